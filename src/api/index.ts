@@ -1,0 +1,3 @@
+export * from './names.js';
+export * from './dataupload.js';
+export type * from './kube.js';
