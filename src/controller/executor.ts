@@ -1,0 +1,258 @@
+/**
+ * Performs the one action a plan decided on. Thin on purpose: all judgement lives in `plan()`. Every write is
+ * counted, remembered in the write overlay, and classified: a create that finds its object, or a delete that
+ * finds nothing, has already happened; a conflict means our copy of the DataUpload was stale.
+ */
+import type { DataUpload } from '../api/dataupload.js';
+import type { CoreEvent, KubeObject } from '../api/kube.js';
+import { DATAUPLOAD_API_VERSION, DATAUPLOAD_KIND, LABEL_EXPOSE_ON_GOING } from '../api/names.js';
+import { diagnoseExpose } from '../diagnostics/index.js';
+import type { ExposeReport } from '../diagnostics/index.js';
+import { isAlreadyExists, isConflict, isNotFound, Resources } from '../runtime/kube-api.js';
+import type { KubeApi, ResourceRef } from '../runtime/kube-api.js';
+import type { WriteOverlay } from './overlay.js';
+import { rfc3339 } from './plan.js';
+import type { Action, EventIntent, Observed } from './types.js';
+
+/** A reference to the object an Event is about. */
+export interface EventObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+  uid?: string;
+}
+
+/** Where Events go; `record` never throws and never blocks. */
+export interface EventSink {
+  record(event: {
+    regarding: EventObjectRef;
+    related?: EventObjectRef;
+    type: 'Normal' | 'Warning';
+    reason: string;
+    action: string;
+    note: string;
+  }): void;
+}
+
+/** Told about every API write, for the writes-per-DataUpload accounting. */
+export type WriteListener = (du: DataUpload, resource: ResourceRef, verb: 'create' | 'patch' | 'delete') => void;
+
+/** Raised when a DataUpload write hit a newer version; the executor has already refreshed its copy. */
+export class StaleDataUploadError extends Error {
+  constructor(name: string) {
+    super(`DataUpload ${name} changed since it was read; planning again`);
+    this.name = 'StaleDataUploadError';
+  }
+}
+
+/** Collaborators of {@link Executor}. */
+export interface ExecutorDeps {
+  api: KubeApi;
+  overlay: WriteOverlay;
+  events: EventSink;
+  now: () => number;
+  onWrite?: WriteListener;
+  /** Called with the report whenever diagnostics are recorded (logging). */
+  onDiagnosed?: (du: DataUpload, report: ExposeReport) => void;
+}
+
+/** Executes actions against the API server. */
+export class Executor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  /** Performs `action` for the DataUpload in `observed`. Rejects on errors worth a backoff. */
+  async execute(observed: Observed, action: Action): Promise<void> {
+    const du = observed.du;
+    switch (action.type) {
+      case 'patchDataUpload':
+        await this.patchDataUpload(du, action.patch);
+        if (action.event) this.recordOn(du, action.event);
+        return;
+      case 'create':
+        await this.create(du, action.resource, action.object);
+        if (action.event) this.recordOn(du, action.event);
+        return;
+      case 'patch':
+        await this.patch(du, action.resource, action.name, action.namespace, action.patch);
+        return;
+      case 'delete':
+        await this.delete(du, action);
+        return;
+      case 'finish':
+        await this.finish(observed, action);
+        return;
+    }
+  }
+
+  private async finish(observed: Observed, action: Extract<Action, { type: 'finish' }>): Promise<void> {
+    const du = observed.du;
+    let message = action.message;
+    if (action.diagnose) {
+      const report = await this.diagnose(observed);
+      if (action.diagnose.appendCause && report.cause) message = `${message}: ${report.cause}`;
+    }
+    const now = rfc3339(this.deps.now());
+    const status: Record<string, unknown> = {
+      phase: action.phase,
+      completionTimestamp: now,
+      startTimestamp: du.status?.startTimestamp ?? now,
+    };
+    if (message) status.message = message;
+    const labels =
+      du.metadata.labels?.[LABEL_EXPOSE_ON_GOING] !== undefined ? { [LABEL_EXPOSE_ON_GOING]: null } : undefined;
+    await this.patchDataUpload(du, { status, ...(labels ? { metadata: { labels } } : {}) });
+    const note = action.phase === 'Failed' && message ? message : action.event.note;
+    this.recordOn(du, { ...action.event, note });
+  }
+
+  /**
+   * Records one Event per backup object describing its state, before anything is cleaned up, so the Events
+   * outlive the objects. Warning Events of those objects are read live: the operator does not cache Events.
+   */
+  private async diagnose(observed: Observed): Promise<ExposeReport> {
+    const du = observed.du;
+    const { events, readErrors } = await this.warningEvents(observed);
+    const report = diagnoseExpose({
+      du,
+      pod: observed.backupPod,
+      pvc: observed.backupPvc,
+      pv: observed.backupPv,
+      backupVs: observed.backupVs,
+      backupVsc: observed.backupVsc,
+      sourceVs: observed.sourceVs,
+      sourceVsc: observed.sourceVsc,
+      events,
+      readErrors,
+    });
+    for (const finding of report.findings) {
+      this.deps.events.record({
+        regarding: refOf(du),
+        related: finding.regarding,
+        type: finding.healthy ? 'Normal' : 'Warning',
+        reason: finding.reason,
+        action: 'Diagnose',
+        note: finding.message,
+      });
+    }
+    this.deps.onDiagnosed?.(du, report);
+    return report;
+  }
+
+  private async warningEvents(
+    observed: Observed,
+  ): Promise<{ events: CoreEvent[]; readErrors: { object: string; message: string }[] }> {
+    const namespaces = new Set<string>([observed.du.metadata.namespace!]);
+    if (observed.backupPv || observed.backupVsc || observed.sourceVsc) namespaces.add('default');
+    if (observed.sourceVs?.metadata.namespace) namespaces.add(observed.sourceVs.metadata.namespace);
+    const events: CoreEvent[] = [];
+    const readErrors: { object: string; message: string }[] = [];
+    for (const namespace of namespaces) {
+      try {
+        const list = await this.deps.api.list<CoreEvent>(Resources.coreEvents, {
+          namespace,
+          fieldSelector: 'type=Warning',
+          limit: 500,
+        });
+        events.push(...list.items);
+      } catch (err) {
+        readErrors.push({ object: `events in namespace ${namespace}`, message: errorMessage(err) });
+      }
+    }
+    return { events, readErrors };
+  }
+
+  private async patchDataUpload(du: DataUpload, patch: object): Promise<void> {
+    const name = du.metadata.name!;
+    const namespace = du.metadata.namespace!;
+    const body = withResourceVersion(patch, du.metadata.resourceVersion);
+    this.deps.onWrite?.(du, Resources.dataUploads, 'patch');
+    try {
+      const updated = await this.deps.api.patch<DataUpload>(Resources.dataUploads, name, body, 'merge', { namespace });
+      this.deps.overlay.noteWritten(Resources.dataUploads, updated);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      await this.refresh(namespace, name);
+      throw new StaleDataUploadError(`${namespace}/${name}`);
+    }
+  }
+
+  /** After a conflict, read the DataUpload live so the next plan starts from the server's version. */
+  private async refresh(namespace: string, name: string): Promise<void> {
+    try {
+      const fresh = await this.deps.api.get<DataUpload>(Resources.dataUploads, name, namespace);
+      this.deps.overlay.noteWritten(Resources.dataUploads, fresh);
+    } catch (err) {
+      if (isNotFound(err)) this.deps.overlay.noteDeleted(Resources.dataUploads, namespace, name);
+      else this.deps.overlay.forget(Resources.dataUploads, namespace, name);
+    }
+  }
+
+  private async create(du: DataUpload, resource: ResourceRef, object: KubeObject): Promise<void> {
+    const namespace = object.metadata.namespace;
+    this.deps.onWrite?.(du, resource, 'create');
+    try {
+      this.deps.overlay.noteWritten(resource, await this.deps.api.create(resource, object, { namespace }));
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      // Our earlier attempt landed but its answer was lost, or the cache lags: adopt what is there.
+      this.deps.overlay.noteWritten(resource, await this.deps.api.get(resource, object.metadata.name!, namespace));
+    }
+  }
+
+  private async patch(
+    du: DataUpload,
+    resource: ResourceRef,
+    name: string,
+    namespace: string | undefined,
+    patch: unknown,
+  ): Promise<void> {
+    this.deps.onWrite?.(du, resource, 'patch');
+    try {
+      this.deps.overlay.noteWritten(resource, await this.deps.api.patch(resource, name, patch, 'merge', { namespace }));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      this.deps.overlay.noteDeleted(resource, namespace, name);
+    }
+  }
+
+  private async delete(du: DataUpload, action: Extract<Action, { type: 'delete' }>): Promise<void> {
+    const { resource, name, namespace, uid } = action;
+    this.deps.onWrite?.(du, resource, 'delete');
+    try {
+      await this.deps.api.delete(resource, name, {
+        namespace,
+        propagationPolicy: 'Background',
+        ...(uid ? { preconditions: { uid } } : {}),
+      });
+    } catch (err) {
+      // NotFound: already gone. Conflict on the uid precondition: the name now holds someone else's object.
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
+    this.deps.overlay.noteDeleted(resource, namespace, name);
+  }
+
+  private recordOn(du: DataUpload, event: EventIntent): void {
+    this.deps.events.record({ regarding: refOf(du), ...event });
+  }
+}
+
+/** The Event reference of a DataUpload. */
+export function refOf(du: DataUpload): EventObjectRef {
+  return {
+    apiVersion: DATAUPLOAD_API_VERSION,
+    kind: DATAUPLOAD_KIND,
+    name: du.metadata.name!,
+    namespace: du.metadata.namespace,
+    uid: du.metadata.uid,
+  };
+}
+
+function withResourceVersion(patch: object, resourceVersion: string | undefined): object {
+  const p = patch as { metadata?: object };
+  return { ...p, metadata: { ...(p.metadata ?? {}), resourceVersion } };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

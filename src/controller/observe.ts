@@ -1,0 +1,149 @@
+/**
+ * Builds the {@link Observed} state of one DataUpload from the watch caches, merged with this process's own
+ * recent writes. Reads only: no API calls.
+ */
+import type { DataUpload } from '../api/dataupload.js';
+import type {
+  KubeObject,
+  Node,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  Pod,
+  VolumeSnapshot,
+  VolumeSnapshotContent,
+} from '../api/kube.js';
+import { LABEL_EXPOSE_ON_GOING, LABEL_NODE_OS } from '../api/names.js';
+import { Resources } from '../runtime/kube-api.js';
+import type { ResourceRef } from '../runtime/kube-api.js';
+import type { WriteOverlay } from './overlay.js';
+import type { Observed } from './types.js';
+
+/** The read side of a watch cache. */
+export interface ReadStore<T extends KubeObject> {
+  get(name: string, namespace?: string): T | undefined;
+  list(): readonly T[];
+}
+
+/** Every cache the controller reads. */
+export interface Stores {
+  dataUploads: ReadStore<DataUpload>;
+  pods: ReadStore<Pod>;
+  persistentVolumeClaims: ReadStore<PersistentVolumeClaim>;
+  persistentVolumes: ReadStore<PersistentVolume>;
+  volumeSnapshots: ReadStore<VolumeSnapshot>;
+  volumeSnapshotContents: ReadStore<VolumeSnapshotContent>;
+  nodes: ReadStore<Node>;
+}
+
+const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
+
+/** Reads caches through the write overlay. */
+export class Observer {
+  constructor(
+    private readonly stores: Stores,
+    private readonly overlay: WriteOverlay,
+  ) {}
+
+  /** The freshest DataUpload with this key, or undefined when it is gone. */
+  dataUpload(namespace: string, name: string): DataUpload | undefined {
+    return this.read(Resources.dataUploads, this.stores.dataUploads, name, namespace);
+  }
+
+  /**
+   * Everything plan() needs about one DataUpload.
+   * @param pendingAccepts DataUploads this process accepted that the cache may not show yet.
+   */
+  observe(du: DataUpload, pendingAccepts: ReadonlySet<string> = new Set()): Observed {
+    const ns = du.metadata.namespace!;
+    const name = du.metadata.name!;
+    const sourceNs = du.spec.sourceNamespace;
+    const csi = du.spec.csiSnapshot;
+
+    const sourcePvc = this.read(
+      Resources.persistentVolumeClaims,
+      this.stores.persistentVolumeClaims,
+      du.spec.sourcePVC,
+      sourceNs,
+    );
+    const sourceVs = csi
+      ? this.read(Resources.volumeSnapshots, this.stores.volumeSnapshots, csi.volumeSnapshot, sourceNs)
+      : undefined;
+    const backupVs = this.read(Resources.volumeSnapshots, this.stores.volumeSnapshots, name, ns);
+    const backupVsc = this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, name);
+    const boundName = sourceVs?.status?.boundVolumeSnapshotContentName;
+    const sourceVsc = boundName
+      ? this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, boundName)
+      : this.sourceContentByHandle(backupVsc);
+    const backupPvc = this.read(Resources.persistentVolumeClaims, this.stores.persistentVolumeClaims, name, ns);
+    const pvName = backupPvc?.spec?.volumeName;
+    const backupPv = pvName ? this.read(Resources.persistentVolumes, this.stores.persistentVolumes, pvName) : undefined;
+    const backupPod = this.read(Resources.pods, this.stores.pods, name, ns);
+    const selectedNodeName = sourcePvc?.metadata.annotations?.[SELECTED_NODE_ANNOTATION];
+    const selectedNode = selectedNodeName ? this.stores.nodes.get(selectedNodeName) : undefined;
+
+    return {
+      du,
+      sourcePvc,
+      sourceVs,
+      sourceVsc,
+      backupVs,
+      backupVsc,
+      backupPvc,
+      backupPv,
+      backupPod,
+      selectedNode,
+      nodesByOs: this.nodesByOs(),
+      exposeOnGoing: this.exposeOnGoing(du, pendingAccepts),
+    };
+  }
+
+  /**
+   * Once the source snapshot is deleted, its content is only findable by the snapshot handle it shares with the
+   * backup content. This keeps a restart between "delete source snapshot" and "delete source content" from
+   * leaking the content.
+   */
+  private sourceContentByHandle(backupVsc: VolumeSnapshotContent | undefined): VolumeSnapshotContent | undefined {
+    const handle = backupVsc?.spec.source.snapshotHandle;
+    if (!handle) return undefined;
+    const match = this.stores.volumeSnapshotContents
+      .list()
+      .find(
+        (vsc) =>
+          vsc.metadata.name !== backupVsc.metadata.name &&
+          (vsc.status?.snapshotHandle === handle || vsc.spec.source.snapshotHandle === handle),
+      );
+    return match
+      ? this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, match.metadata.name!)
+      : undefined;
+  }
+
+  private nodesByOs(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const node of this.stores.nodes.list()) {
+      const os = node.metadata.labels?.[LABEL_NODE_OS];
+      if (os) counts[os] = (counts[os] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  private exposeOnGoing(du: DataUpload, pendingAccepts: ReadonlySet<string>): number {
+    const keys = new Set(pendingAccepts);
+    for (const cached of this.stores.dataUploads.list()) {
+      const { namespace, name } = cached.metadata;
+      const other = this.overlay.read(Resources.dataUploads, namespace, name!, cached);
+      if (other?.metadata.labels?.[LABEL_EXPOSE_ON_GOING] === 'true') keys.add(`${namespace}/${name}`);
+    }
+    keys.delete(`${du.metadata.namespace}/${du.metadata.name}`);
+    return keys.size;
+  }
+
+  private read<T extends KubeObject>(
+    resource: ResourceRef,
+    store: ReadStore<T>,
+    name: string,
+    namespace?: string,
+  ): T | undefined {
+    const ns = resource.namespaced ? namespace : undefined;
+    return this.overlay.read(resource, ns, name, store.get(name, ns));
+  }
+}

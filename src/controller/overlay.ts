@@ -1,0 +1,99 @@
+/**
+ * Read-your-writes over the watch caches.
+ *
+ * A watch cache lags the API server by one round trip. Without help, the pass after a create would not see the
+ * object it just made, try again, and spend a write on a 409. The overlay remembers what this process wrote until
+ * the cache shows that very resourceVersion (or the object's deletion), with a time-to-live as a backstop for
+ * relists that skip intermediate versions.
+ */
+import type { KubeObject } from '../api/kube.js';
+import type { ResourceRef } from '../runtime/kube-api.js';
+
+interface Entry {
+  object?: KubeObject;
+  deleted: boolean;
+  resourceVersion?: string;
+  expiresAt: number;
+}
+
+/** Options of {@link WriteOverlay}. */
+export interface WriteOverlayOptions {
+  now: () => number;
+  /** How long an entry may shadow the cache at most. */
+  ttlMs?: number;
+}
+
+/** What this process wrote recently, keyed by resource, namespace and name. */
+export class WriteOverlay {
+  private readonly entries = new Map<string, Entry>();
+  private readonly now: () => number;
+  private readonly ttlMs: number;
+
+  constructor(options: WriteOverlayOptions) {
+    this.now = options.now;
+    this.ttlMs = options.ttlMs ?? 30_000;
+  }
+
+  /** Remember an object as the API server returned it after a write. */
+  noteWritten(resource: ResourceRef, object: KubeObject): void {
+    this.entries.set(key(resource, object.metadata.namespace, object.metadata.name), {
+      object,
+      deleted: false,
+      resourceVersion: object.metadata.resourceVersion,
+      expiresAt: this.now() + this.ttlMs,
+    });
+  }
+
+  /** Remember that this process asked for a deletion. */
+  noteDeleted(resource: ResourceRef, namespace: string | undefined, name: string): void {
+    this.entries.set(key(resource, namespace, name), { deleted: true, expiresAt: this.now() + this.ttlMs });
+  }
+
+  /** Forget everything about one object (e.g. after a conflict told us our copy is stale). */
+  forget(resource: ResourceRef, namespace: string | undefined, name: string): void {
+    this.entries.delete(key(resource, namespace, name));
+  }
+
+  /** Called for every cache event: drops the entry once the cache has caught up with our write. */
+  observe(resource: ResourceRef, type: 'added' | 'updated' | 'deleted', object: KubeObject): void {
+    const k = key(resource, object.metadata.namespace, object.metadata.name);
+    const entry = this.entries.get(k);
+    if (!entry) return;
+    const caughtUp = entry.deleted ? type === 'deleted' : object.metadata.resourceVersion === entry.resourceVersion;
+    if (caughtUp) this.entries.delete(k);
+  }
+
+  /**
+   * The freshest view of an object: our own write if the cache has not shown it yet, otherwise the cached one.
+   * A deletion we asked for shows as the cached object with a deletionTimestamp, so callers wait for it to go.
+   */
+  read<T extends KubeObject>(
+    resource: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    cached: T | undefined,
+  ): T | undefined {
+    const k = key(resource, namespace, name);
+    const entry = this.entries.get(k);
+    if (!entry) return cached;
+    if (entry.expiresAt <= this.now()) {
+      this.entries.delete(k);
+      return cached;
+    }
+    if (entry.deleted) {
+      if (!cached) return undefined;
+      if (cached.metadata.deletionTimestamp) return cached;
+      return { ...cached, metadata: { ...cached.metadata, deletionTimestamp: new Date(this.now()).toISOString() } };
+    }
+    return entry.object as T;
+  }
+
+  /** Number of live entries (for tests and metrics). */
+  size(): number {
+    return this.entries.size;
+  }
+}
+
+function key(resource: ResourceRef, namespace: string | undefined, name: string | undefined): string {
+  return `${resource.group}/${resource.resource}/${resource.namespaced ? (namespace ?? '') : ''}/${name ?? ''}`;
+}

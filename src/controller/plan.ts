@@ -1,0 +1,552 @@
+/**
+ * `plan(observed, context)`: the DataUpload controller's decisions, as a pure function.
+ *
+ * Every pass re-derives where a DataUpload stands from the objects that exist, so an operator restart at any
+ * point resumes correctly, and nothing waits: a wait is a `requeueAfterMs` computed from stored timestamps.
+ * Phases follow Velero: New → Accepted → Prepared, with Canceled and Failed from any non-terminal phase;
+ * InProgress and Canceling belong to the data mover.
+ */
+import { isBuiltInDataMover, isTerminalPhase, Phase, phaseOf } from '../api/dataupload.js';
+import type { DataUpload } from '../api/dataupload.js';
+import type { Pod, VolumeSnapshot } from '../api/kube.js';
+import { DATAUPLOAD_FINALIZER, LABEL_EXPOSE_ON_GOING, LABEL_NODE_OS } from '../api/names.js';
+import {
+  backupPvcSize,
+  buildBackupPod,
+  buildBackupPvc,
+  buildBackupVolumeSnapshot,
+  buildBackupVolumeSnapshotContent,
+  resolveBackupPvcConfig,
+  volumeModeOf,
+} from '../exposer/index.js';
+import { parseQuantity } from '../api/quantity.js';
+import { Resources } from '../runtime/kube-api.js';
+import type { Action, Decision, EventIntent, Observed, PlanContext } from './types.js';
+import { invalidSpecReason } from './validate.js';
+
+/** Requeue delay while the prepare queue is full (Velero's value). */
+export const PREPARE_QUEUE_RETRY_MS = 5_000;
+/** Safety requeue while waiting for an object to disappear; watch events normally come first. */
+export const DELETION_RETRY_MS = 2_000;
+/** How long a terminal DataUpload keeps its finalizer while its children are still being deleted. */
+export const CLEANUP_GRACE_MS = 5 * 60_000;
+/** Message Velero writes when a live DataUpload is deleted. */
+export const DELETED_MESSAGE = 'Cancel dataupload because it is being deleted';
+/** Message prefix Velero writes on a prepare timeout. */
+export const TIMEOUT_MESSAGE = 'timeout on preparing data upload';
+
+/** Decides the next step for one DataUpload. */
+export function plan(o: Observed, ctx: PlanContext): Decision {
+  const du = o.du;
+  if (!isBuiltInDataMover(du)) {
+    return done('NotBuiltInDataMover', `spec.datamover is ${JSON.stringify(du.spec.datamover)}, not ours`);
+  }
+  const phase = phaseOf(du);
+  if (isTerminalPhase(phase)) return planTerminal(o, ctx);
+  if (!hasFinalizer(du)) {
+    return act(
+      {
+        type: 'patchDataUpload',
+        patch: { metadata: { finalizers: [...(du.metadata.finalizers ?? []), DATAUPLOAD_FINALIZER] } },
+      },
+      'AddFinalizer',
+      `adding finalizer ${DATAUPLOAD_FINALIZER}`,
+    );
+  }
+  if (du.metadata.deletionTimestamp && !du.spec.cancel) {
+    return act(
+      { type: 'patchDataUpload', patch: { spec: { cancel: true }, status: { message: DELETED_MESSAGE } } },
+      'CancelOnDelete',
+      DELETED_MESSAGE,
+    );
+  }
+  switch (phase) {
+    case Phase.New:
+      return planNew(o, ctx);
+    case Phase.Accepted:
+      return planAccepted(o, ctx);
+    case Phase.Prepared:
+      return du.spec.cancel
+        ? cancel(du, 'canceled while Prepared')
+        : done('HandedOver', 'Prepared: the data mover takes it from here');
+    default:
+      return done('HandedOver', `phase ${phase} belongs to the data mover`);
+  }
+}
+
+function planNew(o: Observed, ctx: PlanContext): Decision {
+  const du = o.du;
+  if (du.spec.cancel) return cancel(du, 'canceled before it was accepted');
+  const invalid = invalidSpecReason(du);
+  if (invalid) return fail(invalid, warning('InvalidSpec', 'Validate', invalid));
+  const queueLength = ctx.config.loadConcurrency?.prepareQueueLength ?? 0;
+  if (queueLength > 0 && o.exposeOnGoing >= queueLength) {
+    return wait(
+      'PrepareQueueFull',
+      `${o.exposeOnGoing} DataUploads are being prepared, loadConcurrency.prepareQueueLength is ${queueLength}`,
+      PREPARE_QUEUE_RETRY_MS,
+    );
+  }
+  const acceptedTimestamp = rfc3339(ctx.now);
+  return act(
+    {
+      type: 'patchDataUpload',
+      phase: Phase.Accepted,
+      patch: {
+        metadata: { labels: { [LABEL_EXPOSE_ON_GOING]: 'true' } },
+        status: { phase: Phase.Accepted, acceptedByNode: ctx.nodeName, acceptedTimestamp },
+      },
+      event: normal('Accepted', 'Accept', `accepted by ${ctx.nodeName}; exposing snapshot ${sourceSnapshotName(du)}`),
+    },
+    'Accept',
+    `accepting as ${ctx.nodeName}`,
+  );
+}
+
+function planAccepted(o: Observed, ctx: PlanContext): Decision {
+  const du = o.du;
+  if (du.spec.cancel) return cancel(du, 'canceled while Accepted');
+  const invalid = invalidSpecReason(du);
+  if (invalid) return fail(invalid, warning('InvalidSpec', 'Validate', invalid));
+  const deadline = acceptedAt(du) + ctx.prepareTimeoutMs;
+  if (ctx.now >= deadline) {
+    return act(
+      {
+        type: 'finish',
+        phase: Phase.Failed,
+        message: TIMEOUT_MESSAGE,
+        event: warning('PrepareTimeout', 'Fail', `${TIMEOUT_MESSAGE} within ${ctx.prepareTimeoutMs / 1000}s`),
+        diagnose: { appendCause: true },
+      },
+      'PrepareTimeout',
+      TIMEOUT_MESSAGE,
+    );
+  }
+  const pod = o.backupPod;
+  if (pod && ownedBy(pod, du)) {
+    const unrecoverable = podUnrecoverableReason(pod);
+    if (unrecoverable) {
+      const message = `found a du ${du.metadata.namespace}/${du.metadata.name} with expose error: ${unrecoverable}. mark it as cancel`;
+      return act(
+        {
+          type: 'finish',
+          phase: Phase.Canceled,
+          message,
+          event: warning('BackupPodUnrecoverable', 'Cancel', unrecoverable),
+          diagnose: { appendCause: false },
+        },
+        'BackupPodUnrecoverable',
+        message,
+      );
+    }
+    if (pod.status?.phase === 'Running') {
+      const node = pod.spec?.nodeName ?? '';
+      return act(
+        {
+          type: 'patchDataUpload',
+          phase: Phase.Prepared,
+          patch: { status: { phase: Phase.Prepared, node } },
+          event: normal('Prepared', 'Prepare', `backup pod ${podName(pod)} is running on node ${node}`),
+        },
+        'Prepared',
+        `backup pod running on ${node}`,
+      );
+    }
+  }
+  return planExpose(o, ctx, deadline);
+}
+
+/** The expose steps of Velero's CSI snapshot exposer, each taken only when the objects show it is still due. */
+function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
+  const du = o.du;
+  const csi = du.spec.csiSnapshot!;
+  const untilDeadline = Math.max(0, deadline - ctx.now);
+  if (!o.sourcePvc) {
+    return fail(
+      `source PVC ${du.spec.sourceNamespace}/${du.spec.sourcePVC} (spec.sourcePVC) not found`,
+      warning('SourcePVCNotFound', 'Expose', `source PVC ${du.spec.sourceNamespace}/${du.spec.sourcePVC} not found`),
+    );
+  }
+  const nodeOS = deduceNodeOs(o);
+  if (!o.nodesByOs[nodeOS]) {
+    const message = `no appropriate node to run data upload for PVC ${du.spec.sourceNamespace}/${du.spec.sourcePVC}: node with OS ${nodeOS} doesn't exist`;
+    return fail(`failed to set exposer parameters: ${message}`, warning('NoNodeForOS', 'Expose', message));
+  }
+
+  if (!o.backupVs) {
+    const vs = o.sourceVs;
+    const vsName = `${du.spec.sourceNamespace}/${csi.volumeSnapshot}`;
+    if (!vs) {
+      const message = `source VolumeSnapshot ${vsName} (spec.csiSnapshot.volumeSnapshot) not found`;
+      return fail(message, warning('SourceSnapshotNotFound', 'Expose', message));
+    }
+    if (vs.status?.readyToUse !== true) {
+      const error = vs.status?.error?.message;
+      return wait(
+        'WaitingForSnapshot',
+        `waiting for VolumeSnapshot ${vsName} to be ready${error ? `, error: ${error}` : ''}`,
+        untilDeadline,
+      );
+    }
+    if (!vs.status.boundVolumeSnapshotContentName) {
+      const message = `invalid snapshot info in volume snapshot ${vsName}: no bound VolumeSnapshotContent`;
+      return fail(message, warning('InvalidSnapshot', 'Expose', message));
+    }
+    if (!o.sourceVsc) {
+      const message = `VolumeSnapshotContent ${vs.status.boundVolumeSnapshotContentName} of VolumeSnapshot ${vsName} not found`;
+      return fail(message, warning('InvalidSnapshot', 'Expose', message));
+    }
+    return act(
+      { type: 'create', resource: Resources.volumeSnapshots, object: buildBackupVolumeSnapshot({ du, sourceVs: vs }) },
+      'CreateBackupVolumeSnapshot',
+      `creating VolumeSnapshot ${du.metadata.namespace}/${du.metadata.name}`,
+    );
+  }
+
+  if (!o.backupVsc) {
+    const vsc = o.sourceVsc;
+    if (!vsc?.status?.snapshotHandle) {
+      const message = vsc
+        ? `VolumeSnapshotContent ${vsc.metadata.name} has no snapshot handle`
+        : `the VolumeSnapshotContent of VolumeSnapshot ${du.spec.sourceNamespace}/${csi.volumeSnapshot} is gone before it was re-homed`;
+      return fail(message, warning('InvalidSnapshot', 'Expose', message));
+    }
+    return act(
+      {
+        type: 'create',
+        resource: Resources.volumeSnapshotContents,
+        object: buildBackupVolumeSnapshotContent({ du, backupVs: o.backupVs, sourceVsc: vsc }),
+      },
+      'CreateBackupVolumeSnapshotContent',
+      `creating VolumeSnapshotContent ${du.metadata.name} on handle ${vsc.status.snapshotHandle}`,
+    );
+  }
+
+  const rehoming = planRehoming(o);
+  if (rehoming) return rehoming;
+
+  if (!o.backupPvc) {
+    const holder = sizeHolder(o);
+    if (!holder) {
+      return wait(
+        'WaitingForBackupSnapshot',
+        `waiting for VolumeSnapshot ${du.metadata.namespace}/${du.metadata.name} to be bound, to size the backup PVC`,
+        untilDeadline,
+      );
+    }
+    const resolved = resolveBackupPvcConfig(csi.storageClass, ctx.config.backupPVC);
+    const { size } = backupPvcSize(holder, o.sourcePvc);
+    return act(
+      {
+        type: 'create',
+        resource: Resources.persistentVolumeClaims,
+        object: buildBackupPvc({ du, resolved, volumeMode: volumeModeOf(o.sourcePvc), size }),
+      },
+      'CreateBackupPVC',
+      `creating backup PVC (storage class ${resolved.storageClass}, ${resolved.accessModes.join(',')}, ${size})`,
+    );
+  }
+
+  if (!o.backupPod) {
+    const resolved = resolveBackupPvcConfig(csi.storageClass, ctx.config.backupPVC);
+    const pod = buildBackupPod({
+      du,
+      template: ctx.podTemplate,
+      resolved,
+      volumeMode: volumeModeOf(o.sourcePvc),
+      nodeOS,
+      config: ctx.config,
+      securityContext: ctx.securityContext,
+    });
+    const note =
+      `created backup PVC ${du.metadata.namespace}/${du.metadata.name} ` +
+      `(storage class ${resolved.storageClass}, ${resolved.accessModes.join(',')}) and backup pod`;
+    return act(
+      { type: 'create', resource: Resources.pods, object: pod, event: normal('Exposed', 'Expose', note) },
+      'CreateBackupPod',
+      `creating backup pod ${du.metadata.namespace}/${du.metadata.name}`,
+    );
+  }
+
+  return wait('WaitingForBackupPod', describePodWait(o.backupPod), untilDeadline);
+}
+
+/** Retain the source content, then delete the source snapshot and content (the backup content now owns the handle). */
+function planRehoming(o: Observed): Decision | undefined {
+  const vsc = o.sourceVsc;
+  if (vsc && vsc.spec.deletionPolicy !== 'Retain' && !vsc.metadata.deletionTimestamp) {
+    return act(
+      {
+        type: 'patch',
+        resource: Resources.volumeSnapshotContents,
+        name: vsc.metadata.name!,
+        patch: { spec: { deletionPolicy: 'Retain' } },
+      },
+      'RetainSourceContent',
+      `setting deletionPolicy Retain on VolumeSnapshotContent ${vsc.metadata.name}`,
+    );
+  }
+  const vs = o.sourceVs;
+  if (vs) {
+    if (vs.metadata.deletionTimestamp) {
+      return wait(
+        'WaitingForSourceSnapshotDeletion',
+        `waiting for VolumeSnapshot ${objName(vs)} to be deleted`,
+        DELETION_RETRY_MS,
+      );
+    }
+    return act(
+      {
+        type: 'delete',
+        resource: Resources.volumeSnapshots,
+        name: vs.metadata.name!,
+        namespace: vs.metadata.namespace,
+        uid: vs.metadata.uid,
+      },
+      'DeleteSourceSnapshot',
+      `deleting source VolumeSnapshot ${objName(vs)}`,
+    );
+  }
+  if (vsc) {
+    if (vsc.metadata.deletionTimestamp) {
+      return wait(
+        'WaitingForSourceContentDeletion',
+        `waiting for VolumeSnapshotContent ${vsc.metadata.name} to be deleted`,
+        DELETION_RETRY_MS,
+      );
+    }
+    return act(
+      { type: 'delete', resource: Resources.volumeSnapshotContents, name: vsc.metadata.name!, uid: vsc.metadata.uid },
+      'DeleteSourceContent',
+      `deleting source VolumeSnapshotContent ${vsc.metadata.name}`,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Terminal DataUploads: delete what exposing left behind, in Velero's order (pod, PVC with its PV set to
+ * Delete, backup snapshot, source snapshot), then drop the finalizer. The finalizer stays until the children are
+ * gone (at most {@link CLEANUP_GRACE_MS}), so deleting a DataUpload mid-cleanup cannot orphan the snapshot, which
+ * has no owner reference.
+ */
+function planTerminal(o: Observed, ctx: PlanContext): Decision {
+  const du = o.du;
+  const cleanup = planCleanup(o);
+  if (cleanup.action) return act(cleanup.action, cleanup.reason, cleanup.message);
+  const finishedAt =
+    Date.parse(du.status?.completionTimestamp ?? '') || Date.parse(du.metadata.creationTimestamp ?? '') || ctx.now;
+  if (cleanup.pending && ctx.now - finishedAt < CLEANUP_GRACE_MS) {
+    return wait('WaitingForCleanup', `waiting for ${cleanup.pending} to be deleted`, DELETION_RETRY_MS);
+  }
+  if (hasFinalizer(du)) {
+    return act(
+      {
+        type: 'patchDataUpload',
+        patch: { metadata: { finalizers: (du.metadata.finalizers ?? []).filter((f) => f !== DATAUPLOAD_FINALIZER) } },
+      },
+      'RemoveFinalizer',
+      `removing finalizer ${DATAUPLOAD_FINALIZER}`,
+    );
+  }
+  return done('Terminal', `phase ${phaseOf(du)}`);
+}
+
+interface CleanupStep {
+  action?: Action;
+  reason: string;
+  message: string;
+  /** What is still being deleted, when nothing is left to do but wait. */
+  pending?: string;
+}
+
+function planCleanup(o: Observed): CleanupStep {
+  const du = o.du;
+  const pending: string[] = [];
+  const pod = o.backupPod && ownedBy(o.backupPod, du) ? o.backupPod : undefined;
+  if (pod) {
+    if (!pod.metadata.deletionTimestamp) return deleteStep(Resources.pods, pod, 'DeleteBackupPod');
+    pending.push(`pod ${objName(pod)}`);
+  }
+  const pvc = o.backupPvc && ownedBy(o.backupPvc, du) ? o.backupPvc : undefined;
+  if (pvc) {
+    const pv = o.backupPv;
+    if (pv && pv.spec?.persistentVolumeReclaimPolicy !== 'Delete' && !pv.metadata.deletionTimestamp) {
+      return {
+        action: {
+          type: 'patch',
+          resource: Resources.persistentVolumes,
+          name: pv.metadata.name!,
+          patch: { spec: { persistentVolumeReclaimPolicy: 'Delete' } },
+        },
+        reason: 'SetBackupPVReclaimDelete',
+        message: `setting reclaim policy Delete on PV ${pv.metadata.name}`,
+      };
+    }
+    if (!pvc.metadata.deletionTimestamp) return deleteStep(Resources.persistentVolumeClaims, pvc, 'DeleteBackupPVC');
+    pending.push(`PVC ${objName(pvc)}`);
+  }
+  const vs = o.backupVs;
+  if (vs) {
+    if (!vs.metadata.deletionTimestamp) return deleteStep(Resources.volumeSnapshots, vs, 'DeleteBackupSnapshot');
+    pending.push(`VolumeSnapshot ${objName(vs)}`);
+  }
+  const source = o.sourceVs;
+  if (source && createdBeforeFinish(source, du) && !source.metadata.deletionTimestamp) {
+    return deleteStep(Resources.volumeSnapshots, source, 'DeleteSourceSnapshot');
+  }
+  // Velero relies on the snapshot controller to delete the backup content with its snapshot (policy Delete). A
+  // content left alone once its snapshot is gone would leak the storage snapshot, so delete it ourselves.
+  const vsc = o.backupVsc;
+  if (vsc && !vs && vsc.spec.deletionPolicy === 'Delete' && !vsc.metadata.deletionTimestamp) {
+    return deleteStep(Resources.volumeSnapshotContents, vsc, 'DeleteBackupContent');
+  }
+  return { reason: 'CleanedUp', message: 'nothing left to delete', pending: pending.join(', ') || undefined };
+}
+
+function deleteStep(
+  resource: typeof Resources.pods,
+  obj: { metadata: { name?: string; namespace?: string; uid?: string } },
+  reason: string,
+): CleanupStep {
+  return {
+    action: {
+      type: 'delete',
+      resource,
+      name: obj.metadata.name!,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+    },
+    reason,
+    message: `deleting ${resource.kind} ${objName(obj)}`,
+  };
+}
+
+/**
+ * Why a backup pod can never run, or `undefined`. Same rule as Velero's `IsPodUnrecoverable`: phase Failed or
+ * Unknown, or a container stuck on an image pull. Unschedulable is deliberately not fatal (slow binding, autoscalers).
+ */
+export function podUnrecoverableReason(pod: Pod): string | undefined {
+  const phase = pod.status?.phase;
+  if (phase === 'Failed' || phase === 'Unknown') {
+    const messages = (pod.status?.containerStatuses ?? [])
+      .map((c) => c.state?.terminated?.message)
+      .filter((m): m is string => !!m);
+    return `Pod is in abnormal state [${phase}], message [${messages.join('/')}]`;
+  }
+  for (const c of pod.status?.containerStatuses ?? []) {
+    const reason = c.state?.waiting?.reason;
+    if (reason === 'ImagePullBackOff' || reason === 'ErrImageNeverPull') {
+      return `Container ${c.name} in Pod ${podName(pod)} is in pull image failed with reason ${reason}`;
+    }
+  }
+  return undefined;
+}
+
+/** Velero's node OS rule, minus VolumeAttachments: Block is linux; else the selected node's OS; else linux. */
+export function deduceNodeOs(o: Pick<Observed, 'sourcePvc' | 'selectedNode'>): 'linux' | 'windows' {
+  if (o.sourcePvc?.spec?.volumeMode === 'Block') return 'linux';
+  return o.selectedNode?.metadata.labels?.[LABEL_NODE_OS] === 'windows' ? 'windows' : 'linux';
+}
+
+function describePodWait(pod: Pod): string {
+  const phase = pod.status?.phase ?? 'Pending';
+  const unscheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+  if (unscheduled?.message) return `backup pod ${podName(pod)} is ${phase}: ${unscheduled.message}`;
+  const waiting = pod.status?.containerStatuses?.find((c) => c.state?.waiting?.reason)?.state?.waiting;
+  if (waiting)
+    return `backup pod ${podName(pod)} is ${phase}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+  return `backup pod ${podName(pod)} is ${phase}`;
+}
+
+/**
+ * The snapshot whose `restoreSize` sizes the backup PVC. Velero reads it from the source snapshot, but that one
+ * is deleted before the PVC is made, so after a restart (or simply in this level-triggered flow) the size must
+ * come from the re-homed snapshot or its content. Until one of them says, wait: a PVC smaller than the snapshot
+ * would never provision. Only a bound snapshot without any size falls back to the source PVC's request.
+ */
+function sizeHolder(o: Observed): VolumeSnapshot | undefined {
+  const hasSize = (size: string | number | undefined): size is string | number =>
+    size !== undefined && (parseQuantity(size) ?? 0) > 0;
+  if (o.sourceVs && hasSize(o.sourceVs.status?.restoreSize)) return o.sourceVs;
+  const backupVs = o.backupVs;
+  if (!backupVs) return undefined;
+  if (hasSize(backupVs.status?.restoreSize)) return backupVs;
+  const contentSize = o.backupVsc?.status?.restoreSize;
+  if (hasSize(contentSize)) return { ...backupVs, status: { ...backupVs.status, restoreSize: contentSize } };
+  return backupVs.status?.readyToUse ? backupVs : undefined;
+}
+
+function cancel(du: DataUpload, why: string): Decision {
+  return act(
+    {
+      type: 'finish',
+      phase: Phase.Canceled,
+      message: du.status?.message ?? '',
+      event: normal('Canceled', 'Cancel', du.status?.message ? `${why}: ${du.status.message}` : why),
+    },
+    'Cancel',
+    why,
+  );
+}
+
+function fail(message: string, event: EventIntent): Decision {
+  return act({ type: 'finish', phase: Phase.Failed, message, event }, event.reason, message);
+}
+
+function hasFinalizer(du: DataUpload): boolean {
+  return du.metadata.finalizers?.includes(DATAUPLOAD_FINALIZER) ?? false;
+}
+
+function ownedBy(obj: { metadata: { ownerReferences?: { uid: string }[] } }, du: DataUpload): boolean {
+  return obj.metadata.ownerReferences?.some((ref) => ref.uid === du.metadata.uid) ?? false;
+}
+
+/** The source snapshot belongs to this DataUpload only if it predates the DataUpload's end. */
+function createdBeforeFinish(vs: VolumeSnapshot, du: DataUpload): boolean {
+  const created = Date.parse(vs.metadata.creationTimestamp ?? '');
+  const finished = Date.parse(du.status?.completionTimestamp ?? '');
+  return Number.isNaN(created) || Number.isNaN(finished) || created <= finished;
+}
+
+function acceptedAt(du: DataUpload): number {
+  const accepted = Date.parse(du.status?.acceptedTimestamp ?? '');
+  return Number.isNaN(accepted) ? Date.parse(du.metadata.creationTimestamp ?? '') || 0 : accepted;
+}
+
+function sourceSnapshotName(du: DataUpload): string {
+  return `${du.spec.sourceNamespace}/${du.spec.csiSnapshot?.volumeSnapshot ?? '?'}`;
+}
+
+function podName(pod: Pod): string {
+  return objName(pod);
+}
+
+function objName(obj: { metadata: { name?: string; namespace?: string } }): string {
+  return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : (obj.metadata.name ?? '');
+}
+
+/** RFC 3339 with second precision, as `metav1.Time` serializes. */
+export function rfc3339(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function act(action: Action, reason: string, message: string): Decision {
+  return { kind: 'act', action, reason, message };
+}
+
+function wait(reason: string, message: string, requeueAfterMs?: number): Decision {
+  return { kind: 'wait', reason, message, requeueAfterMs };
+}
+
+function done(reason: string, message: string): Decision {
+  return { kind: 'done', reason, message };
+}
+
+function normal(reason: string, action: string, note: string): EventIntent {
+  return { type: 'Normal', reason, action, note };
+}
+
+function warning(reason: string, action: string, note: string): EventIntent {
+  return { type: 'Warning', reason, action, note };
+}

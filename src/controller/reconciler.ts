@@ -1,0 +1,170 @@
+/**
+ * The DataUpload reconciler: for one key, observe → plan → execute, again and again until the plan says to wait
+ * or that nothing is left to do. Each step is one API call, never a wait, so a worker is never blocked; waits
+ * become requeues at the time the plan computed.
+ */
+import { randomUUID } from 'node:crypto';
+import { isTerminal, Phase, phaseOf } from '../api/dataupload.js';
+import type { DataUpload } from '../api/dataupload.js';
+import { LABEL_EXPOSE_ON_GOING } from '../api/names.js';
+import type { ResourceRef } from '../runtime/kube-api.js';
+import { StaleDataUploadError } from './executor.js';
+import type { Executor } from './executor.js';
+import type { Observer } from './observe.js';
+import { plan } from './plan.js';
+import type { Decision, PlanContext } from './types.js';
+
+/** The controller's name in logs and metrics. */
+export const CONTROLLER_NAME = 'dataupload';
+
+/** At most this many actions in one reconcile; the rest continues in the next one. */
+const MAX_STEPS = 25;
+
+/** The slice of a pino logger the reconciler uses. */
+export interface ReconcileLogger {
+  child(bindings: Record<string, unknown>): ReconcileLogger;
+  debug(obj: Record<string, unknown>, msg: string): void;
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** Domain metrics hooks; every one is optional. */
+export interface ReconcileMetrics {
+  onTransition?(phase: Phase): void;
+  onWrite?(resource: ResourceRef, verb: string): void;
+  /** Writes spent on one DataUpload from New until Prepared or a terminal phase. */
+  onWritesPerDataUpload?(writes: number, outcome: Phase): void;
+  /** Milliseconds from acceptance to Prepared. */
+  onPrepared?(ms: number): void;
+}
+
+/** What the reconciler needs. */
+export interface ReconcilerDeps {
+  observer: Observer;
+  executor: Executor;
+  /** Schedules a key again; the work queue. */
+  requeue: { addAfter(key: string, ms: number): void };
+  context: Omit<PlanContext, 'now'>;
+  now: () => number;
+  logger: ReconcileLogger;
+  metrics?: ReconcileMetrics;
+}
+
+/** Reconciles DataUploads by `namespace/name` key. */
+export class DataUploadReconciler {
+  /** Accepts in flight, so concurrent workers respect the prepare queue length. */
+  private readonly pendingAccepts = new Set<string>();
+  /** API writes per DataUpload uid, reported once it is Prepared or terminal. */
+  private readonly writes = new Map<string, number>();
+  /** DataUploads whose writes were already reported. */
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** Counts a write made on behalf of a DataUpload (the executor calls this). */
+  countWrite(du: DataUpload, resource: ResourceRef, verb: string): void {
+    const uid = du.metadata.uid ?? '';
+    this.writes.set(uid, (this.writes.get(uid) ?? 0) + 1);
+    this.deps.metrics?.onWrite?.(resource, verb);
+  }
+
+  /** Writes counted so far for a DataUpload (tests and the benchmark read this). */
+  writesFor(uid: string): number {
+    return this.writes.get(uid) ?? 0;
+  }
+
+  /** The work-queue handler. Rejects only for errors that deserve a backoff. */
+  async reconcile(key: string): Promise<void> {
+    const [namespace, name] = splitKey(key);
+    const log = this.deps.logger.child({ controller: CONTROLLER_NAME, namespace, name, reconcileID: randomUUID() });
+    for (let step = 0; step < MAX_STEPS; step++) {
+      const du = this.deps.observer.dataUpload(namespace, name);
+      if (!du) {
+        this.pendingAccepts.delete(key);
+        return;
+      }
+      this.prunePendingAccept(key, du);
+      const decision = plan(this.deps.observer.observe(du, this.pendingAccepts), {
+        ...this.deps.context,
+        now: this.deps.now(),
+      });
+      if (decision.kind !== 'act') {
+        this.settle(key, du, decision, log);
+        return;
+      }
+      log.debug({ phase: phaseOf(du), reason: decision.reason }, decision.message);
+      const accepting = decision.action.type === 'patchDataUpload' && decision.action.phase === Phase.Accepted;
+      if (accepting) this.pendingAccepts.add(key);
+      try {
+        await this.deps.executor.execute(this.deps.observer.observe(du, this.pendingAccepts), decision.action);
+      } catch (err) {
+        if (accepting) this.pendingAccepts.delete(key);
+        if (err instanceof StaleDataUploadError) {
+          log.debug({ phase: phaseOf(du) }, err.message);
+          continue;
+        }
+        log.warn({ phase: phaseOf(du), reason: decision.reason, err: errorText(err) }, `${decision.message} failed`);
+        throw err;
+      }
+      this.afterAction(du, decision, log);
+    }
+    this.deps.requeue.addAfter(key, 0);
+  }
+
+  private afterAction(du: DataUpload, decision: Extract<Decision, { kind: 'act' }>, log: ReconcileLogger): void {
+    const action = decision.action;
+    const phase =
+      action.type === 'finish' ? action.phase : action.type === 'patchDataUpload' ? action.phase : undefined;
+    if (!phase) return;
+    this.deps.metrics?.onTransition?.(phase);
+    log.info({ phase, reason: decision.reason }, decision.message);
+    if (phase === Phase.Prepared) {
+      const accepted = Date.parse(du.status?.acceptedTimestamp ?? '');
+      if (!Number.isNaN(accepted)) this.deps.metrics?.onPrepared?.(this.deps.now() - accepted);
+    }
+    if (phase === Phase.Prepared || phase === Phase.Failed || phase === Phase.Canceled) this.report(du, phase, log);
+  }
+
+  private settle(
+    key: string,
+    du: DataUpload,
+    decision: Exclude<Decision, { kind: 'act' }>,
+    log: ReconcileLogger,
+  ): void {
+    log.debug({ phase: phaseOf(du), reason: decision.reason }, decision.message);
+    if (decision.kind === 'wait' && decision.requeueAfterMs !== undefined) {
+      this.deps.requeue.addAfter(key, decision.requeueAfterMs);
+    }
+    if (decision.kind === 'done' && isTerminal(du)) {
+      const uid = du.metadata.uid ?? '';
+      this.writes.delete(uid);
+      this.reported.delete(uid);
+    }
+  }
+
+  private report(du: DataUpload, outcome: Phase, log: ReconcileLogger): void {
+    const uid = du.metadata.uid ?? '';
+    if (this.reported.has(uid)) return;
+    this.reported.add(uid);
+    const writes = this.writes.get(uid) ?? 0;
+    this.deps.metrics?.onWritesPerDataUpload?.(writes, outcome);
+    log.info({ phase: outcome, writes }, `${writes} API writes from New to ${outcome}`);
+  }
+
+  /** Once the cache shows the acceptance (or the DataUpload moved on), the reservation is no longer needed. */
+  private prunePendingAccept(key: string, du: DataUpload): void {
+    if (!this.pendingAccepts.has(key)) return;
+    if (du.metadata.labels?.[LABEL_EXPOSE_ON_GOING] === 'true' || phaseOf(du) !== Phase.New)
+      this.pendingAccepts.delete(key);
+  }
+}
+
+/** `namespace/name` → [namespace, name]. */
+export function splitKey(key: string): [string, string] {
+  const slash = key.indexOf('/');
+  return slash < 0 ? ['', key] : [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

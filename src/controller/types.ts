@@ -1,0 +1,95 @@
+/**
+ * The vocabulary between the controller's pure `plan()` and its executor: what was observed, what to do next.
+ */
+import type { DataUpload, Phase } from '../api/dataupload.js';
+import type {
+  KubeObject,
+  Node,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  Pod,
+  VolumeSnapshot,
+  VolumeSnapshotContent,
+} from '../api/kube.js';
+import type { NodeAgentConfig } from '../config/types.js';
+import type { BackupPodTemplate } from '../exposer/index.js';
+import type { ResourceRef } from '../runtime/kube-api.js';
+
+/**
+ * Everything `plan()` needs to know about one DataUpload, read from the watch caches (merged with this process's
+ * own recent writes). Objects are read-only snapshots.
+ */
+export interface Observed {
+  du: DataUpload;
+  /** `spec.sourceNamespace/spec.sourcePVC`. */
+  sourcePvc?: PersistentVolumeClaim;
+  /** `spec.sourceNamespace/spec.csiSnapshot.volumeSnapshot`; gone once re-homed. */
+  sourceVs?: VolumeSnapshot;
+  /** The content bound to the source snapshot, found by the source snapshot's status or by the snapshot handle. */
+  sourceVsc?: VolumeSnapshotContent;
+  /** Backup objects, all named after the DataUpload. */
+  backupVs?: VolumeSnapshot;
+  backupVsc?: VolumeSnapshotContent;
+  backupPvc?: PersistentVolumeClaim;
+  /** The PV bound to the backup PVC. */
+  backupPv?: PersistentVolume;
+  backupPod?: Pod;
+  /** The node named by the source PVC's `volume.kubernetes.io/selected-node` annotation, if any. */
+  selectedNode?: Node;
+  /** Number of nodes per `kubernetes.io/os` label value. */
+  nodesByOs: Readonly<Record<string, number>>;
+  /** Other DataUploads that currently carry `velero.io/expose-on-going=true`. */
+  exposeOnGoing: number;
+}
+
+/** What the operator was started with; constant for the life of the process. */
+export interface PlanContext {
+  /** Milliseconds since the epoch. */
+  now: number;
+  /** Written to `status.acceptedByNode`. */
+  nodeName: string;
+  prepareTimeoutMs: number;
+  config: NodeAgentConfig;
+  podTemplate: BackupPodTemplate;
+  securityContext: 'root' | 'restricted';
+}
+
+/** An Event to record about the DataUpload. */
+export interface EventIntent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  /** events.k8s.io `action`: what the operator did. */
+  action: string;
+  note: string;
+}
+
+/** A JSON merge patch of a DataUpload (`null` removes a key). The executor adds the resourceVersion guard. */
+export interface DataUploadPatch {
+  metadata?: { labels?: Record<string, string | null>; finalizers?: string[] };
+  spec?: { cancel?: boolean };
+  status?: Record<string, unknown>;
+}
+
+/** One write. Every action is idempotent when replayed against the same observed state. */
+export type Action =
+  | { type: 'patchDataUpload'; patch: DataUploadPatch; phase?: Phase; event?: EventIntent }
+  | { type: 'create'; resource: ResourceRef; object: KubeObject; event?: EventIntent }
+  | { type: 'patch'; resource: ResourceRef; name: string; namespace?: string; patch: unknown }
+  | { type: 'delete'; resource: ResourceRef; name: string; namespace?: string; uid?: string }
+  | {
+      /** End the DataUpload in a terminal phase; when `diagnose` is set, first record the expose diagnostics. */
+      type: 'finish';
+      phase: 'Failed' | 'Canceled';
+      message: string;
+      event: EventIntent;
+      diagnose?: {
+        /** Append the report's one-line cause to `message` (`<message>: <cause>`). */
+        appendCause: boolean;
+      };
+    };
+
+/** The outcome of planning: one action to take now, or why there is nothing to do (yet). */
+export type Decision =
+  | { kind: 'act'; action: Action; reason: string; message: string }
+  | { kind: 'wait'; reason: string; message: string; requeueAfterMs?: number }
+  | { kind: 'done'; reason: string; message: string };

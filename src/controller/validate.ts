@@ -1,0 +1,24 @@
+/**
+ * Validation of a DataUpload's spec beyond what the CRD schema enforces. Velero dereferences a nil
+ * `spec.csiSnapshot` and panics; we fail the DataUpload with a message that names the field instead.
+ */
+import type { DataUpload } from '../api/dataupload.js';
+import { parseGoDuration } from '../api/duration.js';
+import { SNAPSHOT_TYPE_CSI } from '../api/names.js';
+
+/** Why a DataUpload cannot be processed, naming the field; `undefined` when the spec is usable. */
+export function invalidSpecReason(du: DataUpload): string | undefined {
+  const spec = du.spec;
+  if (spec.snapshotType !== SNAPSHOT_TYPE_CSI) {
+    return `spec.snapshotType: unsupported snapshot type ${JSON.stringify(spec.snapshotType)}, only "CSI" is supported`;
+  }
+  if (!spec.csiSnapshot) return 'spec.csiSnapshot: required when spec.snapshotType is "CSI"';
+  if (!spec.csiSnapshot.volumeSnapshot) return 'spec.csiSnapshot.volumeSnapshot: must name a VolumeSnapshot';
+  if (!spec.sourceNamespace) return 'spec.sourceNamespace: must not be empty';
+  if (!spec.sourcePVC) return 'spec.sourcePVC: must not be empty';
+  const timeout = parseGoDuration(spec.operationTimeout ?? '');
+  if (timeout === undefined || timeout < 0) {
+    return `spec.operationTimeout: ${JSON.stringify(spec.operationTimeout)} is not a Go duration such as "10m0s"`;
+  }
+  return undefined;
+}
