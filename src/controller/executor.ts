@@ -4,9 +4,9 @@
  * finds nothing, has already happened; a conflict means our copy of the DataUpload was stale.
  */
 import type { DataUpload } from '../api/dataupload.js';
-import type { CoreEvent, KubeObject } from '../api/kube.js';
+import type { KubeObject } from '../api/kube.js';
 import { DATAUPLOAD_API_VERSION, DATAUPLOAD_KIND, LABEL_EXPOSE_ON_GOING } from '../api/names.js';
-import { diagnoseExpose } from '../diagnostics/index.js';
+import { diagnoseExpose, eventNamespaces, listWarningEvents } from '../diagnostics/index.js';
 import type { ExposeReport } from '../diagnostics/index.js';
 import { isAlreadyExists, isConflict, isNotFound, Resources } from '../runtime/kube-api.js';
 import type { KubeApi, ResourceRef } from '../runtime/kube-api.js';
@@ -139,27 +139,9 @@ export class Executor {
     return report;
   }
 
-  private async warningEvents(
-    observed: Observed,
-  ): Promise<{ events: CoreEvent[]; readErrors: { object: string; message: string }[] }> {
-    const namespaces = new Set<string>([observed.du.metadata.namespace!]);
-    if (observed.backupPv || observed.backupVsc || observed.sourceVsc) namespaces.add('default');
-    if (observed.sourceVs?.metadata.namespace) namespaces.add(observed.sourceVs.metadata.namespace);
-    const events: CoreEvent[] = [];
-    const readErrors: { object: string; message: string }[] = [];
-    for (const namespace of namespaces) {
-      try {
-        const list = await this.deps.api.list<CoreEvent>(Resources.coreEvents, {
-          namespace,
-          fieldSelector: 'type=Warning',
-          limit: 500,
-        });
-        events.push(...list.items);
-      } catch (err) {
-        readErrors.push({ object: `events in namespace ${namespace}`, message: errorMessage(err) });
-      }
-    }
-    return { events, readErrors };
+  private warningEvents(observed: Observed): ReturnType<typeof listWarningEvents> {
+    const clusterScoped = !!(observed.backupPv ?? observed.backupVsc ?? observed.sourceVsc);
+    return listWarningEvents(this.deps.api, eventNamespaces(observed.du, clusterScoped));
   }
 
   private async patchDataUpload(du: DataUpload, patch: object): Promise<void> {
@@ -251,8 +233,4 @@ export function refOf(du: DataUpload): EventObjectRef {
 function withResourceVersion(patch: object, resourceVersion: string | undefined): object {
   const p = patch as { metadata?: object };
   return { ...p, metadata: { ...(p.metadata ?? {}), resourceVersion } };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

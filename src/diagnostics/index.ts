@@ -5,3 +5,4 @@ export * from './expose.js';
 export * from './reasons.js';
 export type { DiagnosedObject, WarningSummary } from './events.js';
 export { CAUSE_MAX_BYTES, EVENT_NOTE_MAX_BYTES, truncateUtf8, singleLine } from './text.js';
+export * from './collect.js';

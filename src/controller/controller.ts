@@ -1,0 +1,245 @@
+/**
+ * The DataUpload controller: watch caches → keys → work queue → reconciler. Cache handlers only compute keys
+ * (they never write), and a periodic resync re-enqueues every DataUpload that still needs attention, so no
+ * decision depends on seeing one particular watch event.
+ */
+import { isTerminal } from '../api/dataupload.js';
+import type { DataUpload } from '../api/dataupload.js';
+import type {
+  KubeObject,
+  Node,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  Pod,
+  VolumeSnapshot,
+  VolumeSnapshotContent,
+} from '../api/kube.js';
+import { DATAUPLOAD_FINALIZER, EXPOSER_POD_GROUP_SNAPSHOT, LABEL_EXPOSER_POD_GROUP } from '../api/names.js';
+import { Resources } from '../runtime/kube-api.js';
+import type { KubeApi, ResourceRef } from '../runtime/kube-api.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Metrics } from '../runtime/metrics.js';
+import { WatchCache } from '../runtime/watch-cache.js';
+import { WorkQueue } from '../runtime/work-queue.js';
+import { Executor } from './executor.js';
+import type { EventSink } from './executor.js';
+import { Observer } from './observe.js';
+import type { Stores } from './observe.js';
+import { WriteOverlay } from './overlay.js';
+import { CONTROLLER_NAME, DataUploadReconciler } from './reconciler.js';
+import type { PlanContext } from './types.js';
+
+/** What the controller needs. */
+export interface ControllerOptions {
+  api: KubeApi;
+  /** Velero's namespace: only DataUploads here are reconciled (Velero does the same). */
+  namespace: string;
+  context: Omit<PlanContext, 'now'>;
+  events: EventSink;
+  workers: number;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+  /** Every DataUpload that is not finished is re-enqueued this often; default 60 s (Velero's monitor period). */
+  resyncMs?: number;
+  /** Watch timeout of the caches; default 300 s. */
+  watchTimeoutSeconds?: number;
+}
+
+type Caches = {
+  [K in keyof Stores]: WatchCache<
+    Stores[K] extends { get(n: string): infer T | undefined } ? Extract<T, KubeObject> : never
+  >;
+};
+
+/** Owns the caches and the queue; `startCaches` may run on standbys, `runWorkers` only on the leader. */
+export class DataUploadController {
+  readonly caches: Caches;
+  readonly queue: WorkQueue;
+  readonly reconciler: DataUploadReconciler;
+  readonly overlay: WriteOverlay;
+  private readonly options: ControllerOptions;
+  private readonly now: () => number;
+
+  constructor(options: ControllerOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    const ns = options.namespace;
+    const cache = <T extends KubeObject>(
+      resource: ResourceRef,
+      extra: { namespace?: string; labelSelector?: string } = {},
+    ) =>
+      new WatchCache<T>({
+        api: options.api,
+        resource,
+        logger: options.logger.child({ cache: resource.resource }),
+        watchTimeoutSeconds: options.watchTimeoutSeconds,
+        ...extra,
+      });
+    this.caches = {
+      dataUploads: cache<DataUpload>(Resources.dataUploads, { namespace: ns }),
+      pods: cache<Pod>(Resources.pods, {
+        namespace: ns,
+        labelSelector: `${LABEL_EXPOSER_POD_GROUP}=${EXPOSER_POD_GROUP_SNAPSHOT}`,
+      }),
+      persistentVolumeClaims: cache<PersistentVolumeClaim>(Resources.persistentVolumeClaims),
+      persistentVolumes: cache<PersistentVolume>(Resources.persistentVolumes),
+      volumeSnapshots: cache<VolumeSnapshot>(Resources.volumeSnapshots),
+      volumeSnapshotContents: cache<VolumeSnapshotContent>(Resources.volumeSnapshotContents),
+      nodes: cache<Node>(Resources.nodes),
+    };
+    this.overlay = new WriteOverlay({ now: this.now });
+    this.queue = new WorkQueue({
+      name: CONTROLLER_NAME,
+      logger: options.logger,
+      metrics: options.metrics?.workQueueMetrics(CONTROLLER_NAME),
+    });
+    const metrics = options.metrics;
+    // The executor reports writes to the reconciler, which exists only after it; bind late.
+    const writeListener: { fn?: DataUploadReconciler['countWrite'] } = {};
+    const executor = new Executor({
+      api: options.api,
+      overlay: this.overlay,
+      events: options.events,
+      now: this.now,
+      onWrite: (du, resource, verb) => writeListener.fn?.(du, resource, verb),
+      onDiagnosed: (du, report) =>
+        options.logger.warn(
+          {
+            controller: CONTROLLER_NAME,
+            namespace: du.metadata.namespace,
+            name: du.metadata.name,
+            report: report.lines,
+          },
+          `expose diagnostics: ${report.cause}`,
+        ),
+    });
+    this.reconciler = new DataUploadReconciler({
+      observer: new Observer(this.caches, this.overlay),
+      executor,
+      requeue: this.queue,
+      context: options.context,
+      now: this.now,
+      logger: options.logger,
+      metrics: metrics && {
+        onTransition: (phase) => metrics.phaseTransition(phase),
+        onWrite: (resource, verb) => metrics.apiWrite(resource.resource, verb),
+        onWritesPerDataUpload: (writes) => metrics.observeWritesPerDataUpload(writes),
+        onPrepared: (ms) => metrics.observePrepareDuration(ms / 1000),
+      },
+    });
+    writeListener.fn = (du, resource, verb) => this.reconciler.countWrite(du, resource, verb);
+    this.routeEvents();
+  }
+
+  /** Starts every cache; resolves once all have listed. */
+  async startCaches(signal: AbortSignal): Promise<void> {
+    const all = Object.values(this.caches) as WatchCache<KubeObject>[];
+    for (const c of all) void c.start(signal);
+    await Promise.all(all.map((c) => c.synced));
+  }
+
+  /** True once every cache has listed. */
+  hasSynced(): boolean {
+    return (Object.values(this.caches) as WatchCache<KubeObject>[]).every((c) => c.hasSynced());
+  }
+
+  /** Stops the caches' watches. */
+  stopCaches(): void {
+    for (const c of Object.values(this.caches) as WatchCache<KubeObject>[]) c.stop();
+  }
+
+  /**
+   * Runs the workers until `signal` aborts (leadership lost or shutdown). Enqueues every DataUpload first, so a
+   * new leader picks up where the old one stopped, whatever events it missed.
+   */
+  async runWorkers(signal: AbortSignal): Promise<void> {
+    const metrics = this.options.metrics;
+    metrics?.registerController(CONTROLLER_NAME, this.options.workers);
+    this.resync();
+    const timer = setInterval(() => this.resync(), this.options.resyncMs ?? 60_000);
+    timer.unref();
+    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    const run = this.queue.run({
+      workers: this.options.workers,
+      handler: async (key) => {
+        const started = performance.now();
+        metrics?.addActiveWorkers(CONTROLLER_NAME, 1);
+        try {
+          await this.reconciler.reconcile(key);
+          metrics?.observeReconcile(CONTROLLER_NAME, 'success', (performance.now() - started) / 1000);
+        } catch (err) {
+          metrics?.observeReconcile(CONTROLLER_NAME, 'error', (performance.now() - started) / 1000);
+          throw err;
+        } finally {
+          metrics?.addActiveWorkers(CONTROLLER_NAME, -1);
+        }
+      },
+    });
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    clearInterval(timer);
+    void run;
+  }
+
+  /** Stops taking keys and waits for in-flight reconciles. Resolves true when everything finished in time. */
+  drain(deadlineMs: number): Promise<boolean> {
+    return this.queue.shutDownWithDrain(deadlineMs);
+  }
+
+  /** Enqueues every DataUpload that is not finished or still holds our finalizer. */
+  resync(): void {
+    for (const du of this.caches.dataUploads.list()) {
+      if (!isTerminal(du) || du.metadata.finalizers?.includes(DATAUPLOAD_FINALIZER))
+        this.enqueue(du.metadata.namespace, du.metadata.name);
+    }
+  }
+
+  private enqueue(namespace: string | undefined, name: string | undefined): void {
+    if (namespace === this.options.namespace && name) this.queue.add(`${namespace}/${name}`);
+  }
+
+  /** Maps every cache event to the DataUploads it concerns. Handlers only enqueue. */
+  private routeEvents(): void {
+    const ns = this.options.namespace;
+    const observe = <T extends KubeObject>(resource: ResourceRef, cache: WatchCache<T>, route: (obj: T) => void) =>
+      cache.onEvent((e) => {
+        this.overlay.observe(resource, e.type, e.object);
+        route(e.object);
+      });
+    const own = (obj: KubeObject) => {
+      if (obj.metadata.namespace === ns && this.caches.dataUploads.get(obj.metadata.name!, ns)) {
+        this.enqueue(ns, obj.metadata.name);
+      }
+    };
+    const bySource = (namespace: string | undefined, pick: (du: DataUpload) => string | undefined, name?: string) => {
+      for (const du of this.caches.dataUploads.list()) {
+        if (du.spec.sourceNamespace === namespace && pick(du) === name)
+          this.enqueue(du.metadata.namespace, du.metadata.name);
+      }
+    };
+    const c = this.caches;
+    observe(Resources.dataUploads, c.dataUploads, (du) => this.enqueue(du.metadata.namespace, du.metadata.name));
+    observe(Resources.pods, c.pods, own);
+    observe(Resources.persistentVolumeClaims, c.persistentVolumeClaims, (pvc) => {
+      own(pvc);
+      bySource(pvc.metadata.namespace, (du) => du.spec.sourcePVC, pvc.metadata.name);
+    });
+    observe(Resources.persistentVolumes, c.persistentVolumes, (pv) => {
+      const claim = pv.spec?.claimRef;
+      if (claim?.namespace === ns) this.enqueue(ns, claim.name);
+    });
+    observe(Resources.volumeSnapshots, c.volumeSnapshots, (vs) => {
+      own(vs);
+      bySource(vs.metadata.namespace, (du) => du.spec.csiSnapshot?.volumeSnapshot, vs.metadata.name);
+    });
+    observe(Resources.volumeSnapshotContents, c.volumeSnapshotContents, (vsc) => {
+      if (c.dataUploads.get(vsc.metadata.name!, ns)) this.enqueue(ns, vsc.metadata.name);
+      const ref = vsc.spec.volumeSnapshotRef;
+      bySource(ref.namespace, (du) => du.spec.csiSnapshot?.volumeSnapshot, ref.name);
+    });
+    observe(Resources.nodes, c.nodes, () => undefined);
+  }
+}
