@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# dataupload-operator image: compiled JavaScript on Node 24 LTS, production dependencies only, non-root, and no
+# writes at runtime (the Deployment mounts the root filesystem read-only).
+# Build: docker build -t dataupload-operator:latest .
+
+# Compile TypeScript to dist/ with the full (dev) dependency set.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# Install the runtime dependencies alone, exactly as the lockfile pins them; no install scripts are needed.
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM node:24-bookworm-slim
+# Source maps turn stack traces of dist/*.js back into src/*.ts line numbers.
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps
+WORKDIR /app
+# Everything stays owned by root and is only readable by the operator's user: the image cannot modify itself.
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+# The distroless "nonroot" uid; the Deployment's runAsUser matches it, and runAsNonRoot can verify a numeric user.
+USER 65532:65532
+# metrics, health probes
+EXPOSE 8080 8081
+ENTRYPOINT ["node", "/app/bin/dataupload-operator.js"]
+CMD ["run"]
