@@ -1,0 +1,378 @@
+/**
+ * The DataUpload controller on the real control plane, with the operator running as a separate process under
+ * its own ServiceAccount (the RBAC of config/default is what it gets).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectCluster, createTestNamespace } from '../cluster/index.js';
+import { applyManifest, deleteNamespaces, kubectlOk } from '../cluster/testing.js';
+import {
+  assertNothingLeft,
+  createNodeAgentConfigMap,
+  createSource,
+  dataUploadManifest,
+  describeEvents,
+  E2E_NODE_AGENT_CONFIG,
+  ensureStorageClasses,
+  eventually,
+  getJson,
+  installOperatorManifests,
+  OperatorProcess,
+  operatorKubeconfig,
+  VELERO_NS,
+  waitForPhase,
+} from './support/operator.js';
+
+const cluster = connectCluster();
+const workDir = mkdtempSync(join(tmpdir(), 'duo-controller-'));
+const namespaces: string[] = [];
+let kubeconfig = '';
+let seq = 0;
+
+async function sourceNamespace(prefix: string): Promise<string> {
+  const ns = await createTestNamespace(cluster, prefix);
+  namespaces.push(ns);
+  return ns;
+}
+
+function duName(prefix: string): string {
+  return `${prefix}-${process.pid % 1000}-${++seq}`;
+}
+
+before(async () => {
+  await installOperatorManifests(cluster);
+  await ensureStorageClasses(cluster);
+  await createNodeAgentConfigMap(cluster, 'e2e-node-agent-config', E2E_NODE_AGENT_CONFIG);
+  kubeconfig = await operatorKubeconfig(cluster, workDir);
+});
+
+after(async () => {
+  await deleteNamespaces(cluster, ...namespaces);
+});
+
+describe('the operator, running as its own ServiceAccount', () => {
+  let operator: OperatorProcess;
+
+  before(() => {
+    operator = OperatorProcess.start({
+      kubeconfig,
+      logDir: workDir,
+      name: 'shared',
+      args: ['--node-agent-configmap', 'e2e-node-agent-config', '--prepare-timeout', '12s', '--leader-elect=false'],
+    });
+  });
+
+  after(async () => {
+    const code = await operator.stop('SIGTERM');
+    assert.equal(code, 0, `the operator exits 0 after SIGTERM (log: ${operator.logFile})`);
+  });
+
+  test('a DataUpload reaches Prepared with the backupPVC and backupPod its storage class config asks for', async () => {
+    const ns = await sourceNamespace('happy');
+    const name = duName('happy');
+    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-1' });
+    await applyManifest(
+      cluster,
+      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-1', storageClass: 'e2e-src' }),
+    );
+
+    const du = await waitForPhase(cluster, name, ['Prepared'], 60_000);
+    assert.equal(du.status.acceptedByNode, 'e2e-node');
+    assert.match(du.status.node, /^kwok-node-/);
+    assert.deepEqual(du.metadata.finalizers, ['velero.io/data-upload-download-finalizer']);
+    assert.equal(du.metadata.labels['velero.io/expose-on-going'], 'true');
+
+    const pvc = await getJson(cluster, ['-n', VELERO_NS, 'pvc', name]);
+    assert.equal(pvc!.spec.storageClassName, 'e2e-rox');
+    assert.deepEqual(pvc!.spec.accessModes, ['ReadOnlyMany']);
+    assert.equal(pvc!.spec.dataSource.name, name);
+    const pod = await getJson(cluster, ['-n', VELERO_NS, 'pod', name]);
+    const volume = pod!.spec.volumes.find((v: any) => v.persistentVolumeClaim?.claimName === name);
+    assert.equal(volume.persistentVolumeClaim.readOnly, true);
+    assert.equal(pod!.spec.containers[0].volumeMounts[0].readOnly, true);
+    assert.equal(pod!.metadata.labels['velero.io/data-upload'], name);
+
+    // Re-homed: the source snapshot and its content are gone, the backup content holds the handle.
+    assert.equal(await getJson(cluster, ['-n', ns, 'volumesnapshot', 'snap-1']), undefined);
+    const backupVsc = await getJson(cluster, ['volumesnapshotcontent', name]);
+    assert.equal(backupVsc!.spec.deletionPolicy, 'Delete');
+    assert.ok(backupVsc!.spec.source.snapshotHandle);
+
+    const table = await kubectlOk(cluster, ['-n', VELERO_NS, 'get', 'datauploads', name]);
+    assert.match(table, /STATUS\s+STARTED\s+BYTES DONE\s+TOTAL BYTES\s+STORAGE LOCATION\s+AGE\s+NODE/);
+    assert.match(table, new RegExp(`${name}\\s+Prepared\\s+.*default\\s+\\S+\\s+kwok-node-`));
+    const events = await describeEvents(cluster, name);
+    for (const reason of ['Accepted', 'Exposed', 'Prepared']) assert.match(events, new RegExp(`Normal\\s+${reason}`));
+
+    const writes = await eventually('the writes log line', () =>
+      Promise.resolve(
+        operator.logLines().find((l) => l.name === name && typeof l.writes === 'number' && l.phase === 'Prepared'),
+      ),
+    );
+    assert.equal(writes.writes, 10, 'finalizer, accept, VS, VSC, retain, 2 deletes, PVC, pod, Prepared');
+  });
+
+  for (const [title, storageClass, causePattern, reason] of [
+    [
+      'a backupPVC whose storage class does not exist',
+      'e2e-src-missing',
+      /backup PVC Pending: storageclass\.storage\.k8s\.io "e2e-does-not-exist" not found/,
+      'BackupPVCNotBound',
+    ],
+    ['a backupPVC whose driver refuses ReadOnlyMany', 'e2e-src-refuse', /ReadOnlyMany/, 'BackupPVCNotBound'],
+  ] as const) {
+    test(`${title} fails at the prepare timeout with Warning Events naming the cause, and leaves nothing`, async () => {
+      const ns = await sourceNamespace('timeout');
+      const name = duName('timeout');
+      await createSource(cluster, { namespace: ns, storageClass, snapshot: 'snap-t' });
+      await applyManifest(cluster, dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-t', storageClass }));
+
+      const du = await waitForPhase(cluster, name, ['Failed'], 60_000);
+      assert.match(du.status.message, /^timeout on preparing data upload: /);
+      assert.match(du.status.message, causePattern);
+      assert.ok(du.status.completionTimestamp, 'completionTimestamp is set, unlike Velero');
+      assert.equal(du.metadata.labels?.['velero.io/expose-on-going'], undefined);
+
+      const events = await describeEvents(cluster, name);
+      assert.match(events, new RegExp(`Warning\\s+${reason}`));
+      assert.match(events, /Warning\s+PrepareTimeout/);
+      assert.match(events, causePattern);
+      await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-t' });
+      await eventually('the finalizer to be removed', async () => {
+        const now = await getJson(cluster, ['-n', VELERO_NS, 'dataupload', name]);
+        return now && !(now.metadata.finalizers ?? []).length;
+      });
+    });
+  }
+
+  test('spec.cancel on a New DataUpload cancels it before anything is created', async () => {
+    const ns = await sourceNamespace('cancel-new');
+    const name = duName('cancel-new');
+    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-c' });
+    await applyManifest(
+      cluster,
+      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-c', storageClass: 'e2e-src', cancel: true }),
+    );
+    const du = await waitForPhase(cluster, name, ['Canceled']);
+    assert.equal(du.status.acceptedByNode, undefined, 'never accepted');
+    assert.ok(du.status.startTimestamp && du.status.completionTimestamp);
+    assert.equal(await getJson(cluster, ['-n', VELERO_NS, 'volumesnapshot', name]), undefined);
+    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-c' });
+  });
+
+  test('spec.cancel on an Accepted DataUpload cancels it and leaves nothing', async () => {
+    const ns = await sourceNamespace('cancel-acc');
+    const name = duName('cancel-acc');
+    await createSource(cluster, {
+      namespace: ns,
+      storageClass: 'e2e-src',
+      snapshotClass: 'e2e-vsc-never',
+      snapshot: 'snap-n',
+      waitReady: false,
+    });
+    await applyManifest(
+      cluster,
+      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-n', storageClass: 'e2e-src' }),
+    );
+    await waitForPhase(cluster, name, ['Accepted']);
+    await kubectlOk(cluster, [
+      '-n',
+      VELERO_NS,
+      'patch',
+      'dataupload',
+      name,
+      '--type=merge',
+      '-p',
+      '{"spec":{"cancel":true}}',
+    ]);
+    await waitForPhase(cluster, name, ['Canceled']);
+    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-n' });
+  });
+
+  test('spec.cancel on a Prepared DataUpload cancels it and deletes every backup object', async () => {
+    const ns = await sourceNamespace('cancel-prep');
+    const name = duName('cancel-prep');
+    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-p' });
+    await applyManifest(
+      cluster,
+      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-p', storageClass: 'e2e-src' }),
+    );
+    await waitForPhase(cluster, name, ['Prepared']);
+    await kubectlOk(cluster, [
+      '-n',
+      VELERO_NS,
+      'patch',
+      'dataupload',
+      name,
+      '--type=merge',
+      '-p',
+      '{"spec":{"cancel":true}}',
+    ]);
+    await waitForPhase(cluster, name, ['Canceled']);
+    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-p' });
+    assert.match(await describeEvents(cluster, name), /Normal\s+Canceled/);
+  });
+
+  test('deleting a Prepared DataUpload cancels it, cleans up, and lets it go', async () => {
+    const ns = await sourceNamespace('delete');
+    const name = duName('delete');
+    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-d' });
+    await applyManifest(
+      cluster,
+      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-d', storageClass: 'e2e-src' }),
+    );
+    await waitForPhase(cluster, name, ['Prepared']);
+    await kubectlOk(cluster, ['-n', VELERO_NS, 'delete', 'dataupload', name, '--wait=false']);
+    await eventually(
+      'the DataUpload to be gone',
+      async () => !(await getJson(cluster, ['-n', VELERO_NS, 'dataupload', name])),
+    );
+    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-d' });
+  });
+
+  test('a backup pod that fails cancels the DataUpload at once, with diagnostics', async () => {
+    const ns = await sourceNamespace('podfail');
+    const name = duName('podfail');
+    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src-missing', snapshot: 'snap-f' });
+    await applyManifest(
+      cluster,
+      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-f', storageClass: 'e2e-src-missing' }),
+    );
+    // The PVC never binds, so the pod stays Pending and unscheduled; then it fails, as a kubelet could report.
+    await eventually('the backup pod', () => getJson(cluster, ['-n', VELERO_NS, 'pod', name]));
+    await kubectlOk(cluster, [
+      '-n',
+      VELERO_NS,
+      'patch',
+      'pod',
+      name,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"phase":"Failed","message":"injected by the test"}}',
+    ]);
+    const du = await waitForPhase(cluster, name, ['Canceled'], 10_000);
+    assert.match(
+      du.status.message,
+      new RegExp(`^found a du ${VELERO_NS}/${name} with expose error: Pod is in abnormal state \\[Failed\\]`),
+    );
+    const events = await describeEvents(cluster, name);
+    assert.match(events, /Warning\s+BackupPodUnrecoverable/);
+    assert.match(events, /Warning\s+BackupPVCNotBound/);
+    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-f' });
+  });
+
+  test('a DataUpload without csiSnapshot fails at once with a message naming the field', async () => {
+    const name = duName('invalid');
+    await applyManifest(
+      cluster,
+      dataUploadManifest({
+        name,
+        sourceNamespace: 'nowhere',
+        snapshot: 'x',
+        storageClass: 'e2e-src',
+        spec: { csiSnapshot: null },
+      }),
+    );
+    const du = await waitForPhase(cluster, name, ['Failed'], 15_000);
+    assert.equal(du.status.message, 'spec.csiSnapshot: required when spec.snapshotType is "CSI"');
+    assert.match(await describeEvents(cluster, name), /Warning\s+InvalidSpec/);
+  });
+
+  test('DataUploads of another data mover are never touched', async () => {
+    const name = duName('other');
+    await applyManifest(
+      cluster,
+      dataUploadManifest({
+        name,
+        sourceNamespace: 'nowhere',
+        snapshot: 'x',
+        storageClass: 'e2e-src',
+        spec: { datamover: 'acme' },
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    const du = await getJson(cluster, ['-n', VELERO_NS, 'dataupload', name]);
+    assert.equal(du!.status, undefined);
+    assert.equal(du!.metadata.finalizers, undefined);
+  });
+});
+
+describe('an operator restarted in the middle of exposing', () => {
+  test('resumes where it stopped and reaches Prepared with exactly one of each backup object', async () => {
+    const ns = await sourceNamespace('restart');
+    const name = duName('restart');
+    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-r' });
+    // A slow first operator (2 requests/s) so the crash lands between expose steps.
+    const slow = OperatorProcess.start({
+      kubeconfig,
+      logDir: workDir,
+      name: 'slow',
+      args: [
+        '--node-agent-configmap',
+        'e2e-node-agent-config',
+        '--leader-elect=false',
+        '--kube-api-qps',
+        '2',
+        '--kube-api-burst',
+        '1',
+      ],
+    });
+    try {
+      await applyManifest(
+        cluster,
+        dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-r', storageClass: 'e2e-src' }),
+      );
+      await eventually(
+        'the backup VolumeSnapshot',
+        () => getJson(cluster, ['-n', VELERO_NS, 'volumesnapshot', name]),
+        60_000,
+      );
+    } finally {
+      await slow.stop('SIGKILL');
+    }
+    const mid = await getJson(cluster, ['-n', VELERO_NS, 'dataupload', name]);
+    assert.equal(mid!.status.phase, 'Accepted', 'the crash happened mid-expose');
+    assert.equal(await getJson(cluster, ['-n', VELERO_NS, 'pod', name]), undefined);
+
+    const second = OperatorProcess.start({
+      kubeconfig,
+      logDir: workDir,
+      name: 'second',
+      args: ['--node-agent-configmap', 'e2e-node-agent-config', '--leader-elect=false'],
+    });
+    try {
+      await waitForPhase(cluster, name, ['Prepared'], 60_000);
+      const contents = (await getJson<{ items: any[] }>(cluster, ['volumesnapshotcontents']))!.items.filter(
+        (c) => c.spec.volumeSnapshotRef.name === name || c.spec.volumeSnapshotRef.name === 'snap-r',
+      );
+      assert.deepEqual(
+        contents.map((c) => c.metadata.name),
+        [name],
+        'only the backup content remains',
+      );
+      assert.equal(await getJson(cluster, ['-n', ns, 'volumesnapshot', 'snap-r']), undefined);
+      const pvcs = (await getJson<{ items: any[] }>(cluster, ['-n', VELERO_NS, 'pvc']))!.items.filter(
+        (p) => p.metadata.name === name,
+      );
+      assert.equal(pvcs.length, 1);
+      await kubectlOk(cluster, [
+        '-n',
+        VELERO_NS,
+        'patch',
+        'dataupload',
+        name,
+        '--type=merge',
+        '-p',
+        '{"spec":{"cancel":true}}',
+      ]);
+      await waitForPhase(cluster, name, ['Canceled']);
+      await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-r' });
+    } finally {
+      assert.equal(await second.stop('SIGTERM'), 0);
+    }
+  });
+});
