@@ -65,17 +65,22 @@ export class DataUploadController {
     this.options = options;
     this.now = options.now ?? Date.now;
     const ns = options.namespace;
+    // Resources refs are frozen singletons, so the ref itself is the key.
+    const byResource = new Map<ResourceRef, WatchCache<KubeObject>>();
     const cache = <T extends KubeObject>(
       resource: ResourceRef,
       extra: { namespace?: string; labelSelector?: string } = {},
-    ) =>
-      new WatchCache<T>({
+    ): WatchCache<T> => {
+      const c = new WatchCache<T>({
         api: options.api,
         resource,
         logger: options.logger.child({ cache: resource.resource }),
         watchTimeoutSeconds: options.watchTimeoutSeconds,
         ...extra,
       });
+      byResource.set(resource, c as unknown as WatchCache<KubeObject>);
+      return c;
+    };
     this.caches = {
       dataUploads: cache<DataUpload>(Resources.dataUploads, { namespace: ns }),
       pods: cache<Pod>(Resources.pods, {
@@ -88,7 +93,11 @@ export class DataUploadController {
       volumeSnapshotContents: cache<VolumeSnapshotContent>(Resources.volumeSnapshotContents),
       nodes: cache<Node>(Resources.nodes),
     };
-    this.overlay = new WriteOverlay({ now: this.now });
+    this.overlay = new WriteOverlay({
+      now: this.now,
+      cachedVersion: (resource, namespace, name) =>
+        byResource.get(resource)?.get(name, resource.namespaced ? namespace : undefined)?.metadata.resourceVersion,
+    });
     this.queue = new WorkQueue({
       name: CONTROLLER_NAME,
       logger: options.logger,

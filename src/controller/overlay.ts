@@ -2,9 +2,10 @@
  * Read-your-writes over the watch caches.
  *
  * A watch cache lags the API server by one round trip. Without help, the pass after a create would not see the
- * object it just made, try again, and spend a write on a 409. The overlay remembers what this process wrote until
- * the cache shows that very resourceVersion (or the object's deletion), with a time-to-live as a backstop for
- * relists that skip intermediate versions.
+ * object it just made, try again, and spend a write on a 409. The overlay remembers what this process wrote, and
+ * shadows the cache only while the cache still shows what it showed at the time of the write: as soon as the cache
+ * holds our version or anything newer (the watch event may even arrive before the write's response), the cache
+ * wins. A time-to-live is the backstop.
  */
 import type { KubeObject } from '../api/kube.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
@@ -13,12 +14,19 @@ interface Entry {
   object?: KubeObject;
   deleted: boolean;
   resourceVersion?: string;
+  /** The cache's resourceVersion when we wrote; `undefined` when the cache had no such object. */
+  baseVersion?: string;
   expiresAt: number;
 }
+
+/** The cache's current resourceVersion of an object, `undefined` when it holds none. */
+export type CachedVersion = (resource: ResourceRef, namespace: string | undefined, name: string) => string | undefined;
 
 /** Options of {@link WriteOverlay}. */
 export interface WriteOverlayOptions {
   now: () => number;
+  /** Reads the cache's version of an object at write time. */
+  cachedVersion: CachedVersion;
   /** How long an entry may shadow the cache at most. */
   ttlMs?: number;
 }
@@ -27,26 +35,40 @@ export interface WriteOverlayOptions {
 export class WriteOverlay {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
+  private readonly cachedVersion: CachedVersion;
   private readonly ttlMs: number;
 
   constructor(options: WriteOverlayOptions) {
     this.now = options.now;
+    this.cachedVersion = options.cachedVersion;
     this.ttlMs = options.ttlMs ?? 30_000;
   }
 
   /** Remember an object as the API server returned it after a write. */
   noteWritten(resource: ResourceRef, object: KubeObject): void {
-    this.entries.set(key(resource, object.metadata.namespace, object.metadata.name), {
+    const { namespace, name } = object.metadata;
+    const k = key(resource, namespace, name);
+    const base = this.cachedVersion(resource, namespace, name!);
+    if (base !== undefined && base === object.metadata.resourceVersion) {
+      this.entries.delete(k);
+      return;
+    }
+    this.entries.set(k, {
       object,
       deleted: false,
       resourceVersion: object.metadata.resourceVersion,
+      baseVersion: base,
       expiresAt: this.now() + this.ttlMs,
     });
   }
 
   /** Remember that this process asked for a deletion. */
   noteDeleted(resource: ResourceRef, namespace: string | undefined, name: string): void {
-    this.entries.set(key(resource, namespace, name), { deleted: true, expiresAt: this.now() + this.ttlMs });
+    this.entries.set(key(resource, namespace, name), {
+      deleted: true,
+      baseVersion: this.cachedVersion(resource, namespace, name),
+      expiresAt: this.now() + this.ttlMs,
+    });
   }
 
   /** Forget everything about one object (e.g. after a conflict told us our copy is stale). */
@@ -76,13 +98,16 @@ export class WriteOverlay {
     const k = key(resource, namespace, name);
     const entry = this.entries.get(k);
     if (!entry) return cached;
-    if (entry.expiresAt <= this.now()) {
+    const cacheMovedOn =
+      cached?.metadata.resourceVersion !== entry.baseVersion ||
+      (!entry.deleted && cached?.metadata.resourceVersion === entry.resourceVersion);
+    if (entry.expiresAt <= this.now() || (entry.deleted ? !cached : cacheMovedOn)) {
       this.entries.delete(k);
       return cached;
     }
     if (entry.deleted) {
       if (!cached) return undefined;
-      if (cached.metadata.deletionTimestamp) return cached;
+      if (cached.metadata.deletionTimestamp || cacheMovedOn) return cached;
       return { ...cached, metadata: { ...cached.metadata, deletionTimestamp: new Date(this.now()).toISOString() } };
     }
     return entry.object as T;
