@@ -175,8 +175,8 @@ export class DataUploadController {
         const started = performance.now();
         metrics?.addActiveWorkers(CONTROLLER_NAME, 1);
         try {
-          await this.reconciler.reconcile(key);
-          metrics?.observeReconcile(CONTROLLER_NAME, 'success', (performance.now() - started) / 1000);
+          const outcome = await this.reconciler.reconcile(key);
+          metrics?.observeReconcile(CONTROLLER_NAME, outcome, (performance.now() - started) / 1000);
         } catch (err) {
           metrics?.observeReconcile(CONTROLLER_NAME, 'error', (performance.now() - started) / 1000);
           throw err;

@@ -17,6 +17,9 @@ import type { Decision, PlanContext } from './types.js';
 /** The controller's name in logs and metrics. */
 export const CONTROLLER_NAME = 'dataupload';
 
+/** How a reconcile pass ended, in controller-runtime's terms. */
+export type ReconcileOutcome = 'success' | 'requeue' | 'requeue_after';
+
 /** At most this many actions in one reconcile; the rest continues in the next one. */
 const MAX_STEPS = 25;
 
@@ -73,15 +76,18 @@ export class DataUploadReconciler {
     return this.writes.get(uid) ?? 0;
   }
 
-  /** The work-queue handler. Rejects only for errors that deserve a backoff. */
-  async reconcile(key: string): Promise<void> {
+  /**
+   * The work-queue handler. Resolves with how the pass ended (for `controller_runtime_reconcile_total`); rejects
+   * only for errors that deserve a backoff.
+   */
+  async reconcile(key: string): Promise<ReconcileOutcome> {
     const [namespace, name] = splitKey(key);
     const log = this.deps.logger.child({ controller: CONTROLLER_NAME, namespace, name, reconcileID: randomUUID() });
     for (let step = 0; step < MAX_STEPS; step++) {
       const du = this.deps.observer.dataUpload(namespace, name);
       if (!du) {
         this.pendingAccepts.delete(key);
-        return;
+        return 'success';
       }
       this.prunePendingAccept(key, du);
       const decision = plan(this.deps.observer.observe(du, this.pendingAccepts), {
@@ -90,7 +96,7 @@ export class DataUploadReconciler {
       });
       if (decision.kind !== 'act') {
         this.settle(key, du, decision, log);
-        return;
+        return decision.kind === 'wait' && decision.requeueAfterMs !== undefined ? 'requeue_after' : 'success';
       }
       log.debug({ phase: phaseOf(du), reason: decision.reason }, decision.message);
       const accepting = decision.action.type === 'patchDataUpload' && decision.action.phase === Phase.Accepted;
@@ -109,6 +115,7 @@ export class DataUploadReconciler {
       this.afterAction(du, decision, log);
     }
     this.deps.requeue.addAfter(key, 0);
+    return 'requeue';
   }
 
   private afterAction(du: DataUpload, decision: Extract<Decision, { kind: 'act' }>, log: ReconcileLogger): void {

@@ -42,6 +42,54 @@ function duName(prefix: string): string {
   return `${prefix}-${process.pid % 1000}-${++seq}`;
 }
 
+/** A source volume with a snapshot in its own namespace, and the name its DataUpload will have. */
+interface Upload {
+  ns: string;
+  name: string;
+  snapshot: string;
+  storageClass: string;
+}
+
+async function newSource(
+  prefix: string,
+  storageClass: string,
+  options: { snapshotClass?: string; waitReady?: boolean } = {},
+): Promise<Upload> {
+  const ns = await sourceNamespace(prefix);
+  const upload = { ns, name: duName(prefix), snapshot: 'snap', storageClass };
+  await createSource(cluster, { namespace: ns, storageClass, snapshot: upload.snapshot, ...options });
+  return upload;
+}
+
+/** Creates the DataUpload, as the Velero server would. */
+async function submit(u: Upload, extra: { cancel?: boolean } = {}): Promise<void> {
+  await applyManifest(
+    cluster,
+    dataUploadManifest({
+      name: u.name,
+      sourceNamespace: u.ns,
+      snapshot: u.snapshot,
+      storageClass: u.storageClass,
+      ...extra,
+    }),
+  );
+}
+
+async function upload(prefix: string, storageClass: string, extra: { cancel?: boolean } = {}): Promise<Upload> {
+  const u = await newSource(prefix, storageClass);
+  await submit(u, extra);
+  return u;
+}
+
+/** Sets spec.cancel the way the Velero server does: a merge patch without resourceVersion. */
+async function cancel(name: string): Promise<void> {
+  await cancel(name);
+}
+
+function nothingLeft(u: Upload): Promise<void> {
+  return assertNothingLeft(cluster, { duName: u.name, sourceNamespace: u.ns, snapshot: u.snapshot });
+}
+
 before(async () => {
   await installOperatorManifests(cluster);
   await ensureStorageClasses(cluster);
@@ -71,13 +119,8 @@ describe('the operator, running as its own ServiceAccount', () => {
   });
 
   test('a DataUpload reaches Prepared with the backupPVC and backupPod its storage class config asks for', async () => {
-    const ns = await sourceNamespace('happy');
-    const name = duName('happy');
-    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-1' });
-    await applyManifest(
-      cluster,
-      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-1', storageClass: 'e2e-src' }),
-    );
+    const u = await upload('happy', 'e2e-src');
+    const name = u.name;
 
     const du = await waitForPhase(cluster, name, ['Prepared'], 60_000);
     assert.equal(du.status.acceptedByNode, 'e2e-node');
@@ -96,7 +139,7 @@ describe('the operator, running as its own ServiceAccount', () => {
     assert.equal(pod!.metadata.labels['velero.io/data-upload'], name);
 
     // Re-homed: the source snapshot and its content are gone, the backup content holds the handle.
-    assert.equal(await getJson(cluster, ['-n', ns, 'volumesnapshot', 'snap-1']), undefined);
+    assert.equal(await getJson(cluster, ['-n', u.ns, 'volumesnapshot', u.snapshot]), undefined);
     const backupVsc = await getJson(cluster, ['volumesnapshotcontent', name]);
     assert.equal(backupVsc!.spec.deletionPolicy, 'Delete');
     assert.ok(backupVsc!.spec.source.snapshotHandle);
@@ -125,10 +168,8 @@ describe('the operator, running as its own ServiceAccount', () => {
     ['a backupPVC whose driver refuses ReadOnlyMany', 'e2e-src-refuse', /ReadOnlyMany/, 'BackupPVCNotBound'],
   ] as const) {
     test(`${title} fails at the prepare timeout with Warning Events naming the cause, and leaves nothing`, async () => {
-      const ns = await sourceNamespace('timeout');
-      const name = duName('timeout');
-      await createSource(cluster, { namespace: ns, storageClass, snapshot: 'snap-t' });
-      await applyManifest(cluster, dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-t', storageClass }));
+      const u = await upload('timeout', storageClass);
+      const name = u.name;
 
       const du = await waitForPhase(cluster, name, ['Failed'], 60_000);
       assert.match(du.status.message, /^timeout on preparing data upload: /);
@@ -140,7 +181,7 @@ describe('the operator, running as its own ServiceAccount', () => {
       assert.match(events, new RegExp(`Warning\\s+${reason}`));
       assert.match(events, /Warning\s+PrepareTimeout/);
       assert.match(events, causePattern);
-      await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-t' });
+      await nothingLeft(u);
       await eventually('the finalizer to be removed', async () => {
         const now = await getJson(cluster, ['-n', VELERO_NS, 'dataupload', name]);
         return now && !(now.metadata.finalizers ?? []).length;
@@ -149,98 +190,50 @@ describe('the operator, running as its own ServiceAccount', () => {
   }
 
   test('spec.cancel on a New DataUpload cancels it before anything is created', async () => {
-    const ns = await sourceNamespace('cancel-new');
-    const name = duName('cancel-new');
-    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-c' });
-    await applyManifest(
-      cluster,
-      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-c', storageClass: 'e2e-src', cancel: true }),
-    );
+    const u = await upload('cancel-new', 'e2e-src', { cancel: true });
+    const name = u.name;
     const du = await waitForPhase(cluster, name, ['Canceled']);
     assert.equal(du.status.acceptedByNode, undefined, 'never accepted');
     assert.ok(du.status.startTimestamp && du.status.completionTimestamp);
     assert.equal(await getJson(cluster, ['-n', VELERO_NS, 'volumesnapshot', name]), undefined);
-    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-c' });
+    await nothingLeft(u);
   });
 
   test('spec.cancel on an Accepted DataUpload cancels it and leaves nothing', async () => {
-    const ns = await sourceNamespace('cancel-acc');
-    const name = duName('cancel-acc');
-    await createSource(cluster, {
-      namespace: ns,
-      storageClass: 'e2e-src',
-      snapshotClass: 'e2e-vsc-never',
-      snapshot: 'snap-n',
-      waitReady: false,
-    });
-    await applyManifest(
-      cluster,
-      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-n', storageClass: 'e2e-src' }),
-    );
+    const u = await newSource('cancel-acc', 'e2e-src', { snapshotClass: 'e2e-vsc-never', waitReady: false });
+    await submit(u);
+    const name = u.name;
     await waitForPhase(cluster, name, ['Accepted']);
-    await kubectlOk(cluster, [
-      '-n',
-      VELERO_NS,
-      'patch',
-      'dataupload',
-      name,
-      '--type=merge',
-      '-p',
-      '{"spec":{"cancel":true}}',
-    ]);
+    await cancel(name);
     await waitForPhase(cluster, name, ['Canceled']);
-    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-n' });
+    await nothingLeft(u);
   });
 
   test('spec.cancel on a Prepared DataUpload cancels it and deletes every backup object', async () => {
-    const ns = await sourceNamespace('cancel-prep');
-    const name = duName('cancel-prep');
-    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-p' });
-    await applyManifest(
-      cluster,
-      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-p', storageClass: 'e2e-src' }),
-    );
+    const u = await upload('cancel-prep', 'e2e-src');
+    const name = u.name;
     await waitForPhase(cluster, name, ['Prepared']);
-    await kubectlOk(cluster, [
-      '-n',
-      VELERO_NS,
-      'patch',
-      'dataupload',
-      name,
-      '--type=merge',
-      '-p',
-      '{"spec":{"cancel":true}}',
-    ]);
+    await cancel(name);
     await waitForPhase(cluster, name, ['Canceled']);
-    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-p' });
+    await nothingLeft(u);
     assert.match(await describeEvents(cluster, name), /Normal\s+Canceled/);
   });
 
   test('deleting a Prepared DataUpload cancels it, cleans up, and lets it go', async () => {
-    const ns = await sourceNamespace('delete');
-    const name = duName('delete');
-    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-d' });
-    await applyManifest(
-      cluster,
-      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-d', storageClass: 'e2e-src' }),
-    );
+    const u = await upload('delete', 'e2e-src');
+    const name = u.name;
     await waitForPhase(cluster, name, ['Prepared']);
     await kubectlOk(cluster, ['-n', VELERO_NS, 'delete', 'dataupload', name, '--wait=false']);
     await eventually(
       'the DataUpload to be gone',
       async () => !(await getJson(cluster, ['-n', VELERO_NS, 'dataupload', name])),
     );
-    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-d' });
+    await nothingLeft(u);
   });
 
   test('a backup pod that fails cancels the DataUpload at once, with diagnostics', async () => {
-    const ns = await sourceNamespace('podfail');
-    const name = duName('podfail');
-    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src-missing', snapshot: 'snap-f' });
-    await applyManifest(
-      cluster,
-      dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-f', storageClass: 'e2e-src-missing' }),
-    );
+    const u = await upload('podfail', 'e2e-src-missing');
+    const name = u.name;
     // The PVC never binds, so the pod stays Pending and unscheduled; then it fails, as a kubelet could report.
     await eventually('the backup pod', () => getJson(cluster, ['-n', VELERO_NS, 'pod', name]));
     await kubectlOk(cluster, [
@@ -262,7 +255,7 @@ describe('the operator, running as its own ServiceAccount', () => {
     const events = await describeEvents(cluster, name);
     assert.match(events, /Warning\s+BackupPodUnrecoverable/);
     assert.match(events, /Warning\s+BackupPVCNotBound/);
-    await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-f' });
+    await nothingLeft(u);
   });
 
   test('a DataUpload without csiSnapshot fails at once with a message naming the field', async () => {
@@ -303,9 +296,8 @@ describe('the operator, running as its own ServiceAccount', () => {
 
 describe('an operator restarted in the middle of exposing', () => {
   test('resumes where it stopped and reaches Prepared with exactly one of each backup object', async () => {
-    const ns = await sourceNamespace('restart');
-    const name = duName('restart');
-    await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: 'snap-r' });
+    const u = await newSource('restart', 'e2e-src');
+    const { name, ns } = u;
     // A slow first operator (2 requests/s) so the crash lands between expose steps.
     const slow = OperatorProcess.start({
       kubeconfig,
@@ -322,10 +314,7 @@ describe('an operator restarted in the middle of exposing', () => {
       ],
     });
     try {
-      await applyManifest(
-        cluster,
-        dataUploadManifest({ name, sourceNamespace: ns, snapshot: 'snap-r', storageClass: 'e2e-src' }),
-      );
+      await submit(u);
       await eventually(
         'the backup VolumeSnapshot',
         () => getJson(cluster, ['-n', VELERO_NS, 'volumesnapshot', name]),
@@ -347,30 +336,21 @@ describe('an operator restarted in the middle of exposing', () => {
     try {
       await waitForPhase(cluster, name, ['Prepared'], 60_000);
       const contents = (await getJson<{ items: any[] }>(cluster, ['volumesnapshotcontents']))!.items.filter(
-        (c) => c.spec.volumeSnapshotRef.name === name || c.spec.volumeSnapshotRef.name === 'snap-r',
+        (c) => c.spec.volumeSnapshotRef.name === name || c.spec.volumeSnapshotRef.name === u.snapshot,
       );
       assert.deepEqual(
         contents.map((c) => c.metadata.name),
         [name],
         'only the backup content remains',
       );
-      assert.equal(await getJson(cluster, ['-n', ns, 'volumesnapshot', 'snap-r']), undefined);
+      assert.equal(await getJson(cluster, ['-n', ns, 'volumesnapshot', u.snapshot]), undefined);
       const pvcs = (await getJson<{ items: any[] }>(cluster, ['-n', VELERO_NS, 'pvc']))!.items.filter(
         (p) => p.metadata.name === name,
       );
       assert.equal(pvcs.length, 1);
-      await kubectlOk(cluster, [
-        '-n',
-        VELERO_NS,
-        'patch',
-        'dataupload',
-        name,
-        '--type=merge',
-        '-p',
-        '{"spec":{"cancel":true}}',
-      ]);
+      await cancel(name);
       await waitForPhase(cluster, name, ['Canceled']);
-      await assertNothingLeft(cluster, { duName: name, sourceNamespace: ns, snapshot: 'snap-r' });
+      await nothingLeft(u);
     } finally {
       assert.equal(await second.stop('SIGTERM'), 0);
     }
