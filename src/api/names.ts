@@ -25,6 +25,15 @@ export const LABEL_EXPOSER_POD_GROUP = 'velero.io/exposer-pod-group';
 export const EXPOSER_POD_GROUP_SNAPSHOT = 'snapshot-exposer';
 /** Label set to "true" while a DataUpload is Accepted or Prepared (Velero 1.17+ prepare-queue counting). */
 export const LABEL_EXPOSE_ON_GOING = 'velero.io/expose-on-going';
+/**
+ * Annotation this operator adds in its acceptance write. `status.acceptedByNode` names a node, which changes when
+ * the operator's pod moves, so it cannot tell "accepted by this operator" from "accepted by a Velero node-agent
+ * on that node"; this annotation can. DataUploads accepted by anyone else are left to their acceptor.
+ */
+export const ANNOTATION_ACCEPTED_BY = 'dataupload-operator.velero.io/accepted-by';
+/** Value of {@link ANNOTATION_ACCEPTED_BY}. */
+export const ACCEPTOR_NAME = 'dataupload-operator';
+
 /** Labels written by the Velero server on the DataUploads it creates. */
 export const LABEL_BACKUP_NAME = 'velero.io/backup-name';
 export const LABEL_BACKUP_UID = 'velero.io/backup-uid';

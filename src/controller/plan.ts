@@ -9,7 +9,13 @@
 import { isBuiltInDataMover, isTerminalPhase, Phase, phaseOf } from '../api/dataupload.js';
 import type { DataUpload } from '../api/dataupload.js';
 import type { Pod, VolumeSnapshot } from '../api/kube.js';
-import { DATAUPLOAD_FINALIZER, LABEL_EXPOSE_ON_GOING, LABEL_NODE_OS } from '../api/names.js';
+import {
+  ACCEPTOR_NAME,
+  ANNOTATION_ACCEPTED_BY,
+  DATAUPLOAD_FINALIZER,
+  LABEL_EXPOSE_ON_GOING,
+  LABEL_NODE_OS,
+} from '../api/names.js';
 import {
   backupPvcSize,
   buildBackupPod,
@@ -60,6 +66,12 @@ export function plan(o: Observed, ctx: PlanContext): Decision {
       DELETED_MESSAGE,
     );
   }
+  if ((phase === Phase.Accepted || phase === Phase.Prepared) && !acceptedByUs(du)) {
+    return done(
+      'AcceptedByOther',
+      `accepted by ${du.status?.acceptedByNode ?? 'another controller'}, which exposes it`,
+    );
+  }
   switch (phase) {
     case Phase.New:
       return planNew(o, ctx);
@@ -93,7 +105,10 @@ function planNew(o: Observed, ctx: PlanContext): Decision {
       type: 'patchDataUpload',
       phase: Phase.Accepted,
       patch: {
-        metadata: { labels: { [LABEL_EXPOSE_ON_GOING]: 'true' } },
+        metadata: {
+          labels: { [LABEL_EXPOSE_ON_GOING]: 'true' },
+          annotations: { [ANNOTATION_ACCEPTED_BY]: ACCEPTOR_NAME },
+        },
         status: { phase: Phase.Accepted, acceptedByNode: ctx.nodeName, acceptedTimestamp },
       },
       event: normal('Accepted', 'Accept', `accepted by ${ctx.nodeName}; exposing snapshot ${sourceSnapshotName(du)}`),
@@ -332,7 +347,9 @@ function planRehoming(o: Observed): Decision | undefined {
  */
 function planTerminal(o: Observed, ctx: PlanContext): Decision {
   const du = o.du;
-  const cleanup = planCleanup(o);
+  // What another acceptor exposed, it cleans up; we only clean up what we exposed or ended before acceptance.
+  const ours = acceptedByUs(du) || !du.status?.acceptedByNode;
+  const cleanup: CleanupStep = ours ? planCleanup(o) : { reason: 'NotOurs', message: 'exposed by another controller' };
   if (cleanup.action) return act(cleanup.action, cleanup.reason, cleanup.message);
   const finishedAt =
     Date.parse(du.status?.completionTimestamp ?? '') || Date.parse(du.metadata.creationTimestamp ?? '') || ctx.now;
@@ -492,6 +509,10 @@ function cancel(du: DataUpload, why: string): Decision {
 
 function fail(message: string, event: EventIntent): Decision {
   return act({ type: 'finish', phase: Phase.Failed, message, event }, event.reason, message);
+}
+
+function acceptedByUs(du: DataUpload): boolean {
+  return du.metadata.annotations?.[ANNOTATION_ACCEPTED_BY] === ACCEPTOR_NAME;
 }
 
 function hasFinalizer(du: DataUpload): boolean {

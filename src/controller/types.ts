@@ -65,7 +65,11 @@ export interface EventIntent {
 
 /** A JSON merge patch of a DataUpload (`null` removes a key). The executor adds the resourceVersion guard. */
 export interface DataUploadPatch {
-  metadata?: { labels?: Record<string, string | null>; finalizers?: string[] };
+  metadata?: {
+    labels?: Record<string, string | null>;
+    annotations?: Record<string, string | null>;
+    finalizers?: string[];
+  };
   spec?: { cancel?: boolean };
   status?: Record<string, unknown>;
 }

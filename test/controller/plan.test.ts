@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DATAUPLOAD_FINALIZER, LABEL_EXPOSE_ON_GOING } from '../../src/api/index.js';
+import {
+  ACCEPTOR_NAME,
+  ANNOTATION_ACCEPTED_BY,
+  DATAUPLOAD_FINALIZER,
+  LABEL_EXPOSE_ON_GOING,
+} from '../../src/api/index.js';
 import type { Pod } from '../../src/api/index.js';
 import { CLEANUP_GRACE_MS, DELETED_MESSAGE, plan, podUnrecoverableReason } from '../../src/controller/plan.js';
 import type { Action, Observed } from '../../src/controller/types.js';
@@ -53,7 +58,10 @@ test('acceptance sets phase, acceptedByNode, acceptedTimestamp and the expose la
   const action = (decision as { action: Action }).action;
   assert.equal(action.type, 'patchDataUpload');
   assert.deepEqual(action.patch, {
-    metadata: { labels: { [LABEL_EXPOSE_ON_GOING]: 'true' } },
+    metadata: {
+      labels: { [LABEL_EXPOSE_ON_GOING]: 'true' },
+      annotations: { [ANNOTATION_ACCEPTED_BY]: ACCEPTOR_NAME },
+    },
     status: { phase: 'Accepted', acceptedByNode: 'node-a', acceptedTimestamp: '2026-11-23T10:00:00Z' },
   });
 });
@@ -125,7 +133,10 @@ for (const [phase, expected] of [
   test(`spec.cancel in ${phase} ends Canceled with nothing created`, () => {
     const world = freshWorld(newDataUpload({ cancel: true }));
     world.du.metadata.finalizers = [DATAUPLOAD_FINALIZER];
-    if (phase === 'Accepted') world.du.status = { phase: 'Accepted', acceptedTimestamp: '2026-11-23T10:00:00Z' };
+    if (phase === 'Accepted') {
+      world.du.status = { phase: 'Accepted', acceptedTimestamp: '2026-11-23T10:00:00Z' };
+      world.du.metadata.annotations = { [ANNOTATION_ACCEPTED_BY]: ACCEPTOR_NAME };
+    }
     const { actions } = drive(world, context());
     // The source snapshot is Velero's, made for this backup: cleanup deletes it like Velero's CleanUp does.
     assert.deepEqual(actions.map(describe), [expected[0], 'delete:VolumeSnapshot:app/velero-data-abcde', expected[1]]);
@@ -365,3 +376,23 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+test('a DataUpload another controller accepted is left to it: no object is created (checklist 8)', () => {
+  const world = freshWorld();
+  world.du.metadata.finalizers = [DATAUPLOAD_FINALIZER];
+  world.du.status = { phase: 'Accepted', acceptedByNode: 'node-b', acceptedTimestamp: '2026-11-23T10:00:00Z' };
+  const decision = plan(world, context());
+  assert.equal(decision.kind, 'done');
+  assert.equal(decision.reason, 'AcceptedByOther');
+  assert.equal(
+    plan({ ...world, du: { ...world.du, status: { ...world.du.status, phase: 'Prepared' } } }, context()).reason,
+    'AcceptedByOther',
+  );
+});
+
+test('a finished DataUpload another controller exposed only loses the finalizer; its acceptor cleans up', () => {
+  const { world } = drive(freshWorld(), context());
+  delete world.du.metadata.annotations;
+  world.du.status = { ...world.du.status, phase: 'Completed', completionTimestamp: '2026-11-23T10:05:00Z' };
+  assert.deepEqual(drive(world, context()).actions.map(describe), ['finalizer:remove']);
+});
