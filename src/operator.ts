@@ -225,7 +225,8 @@ export async function startOperator(options: OperatorOptions, env: OperatorEnv):
             metrics.setLeaderStatus(options.leaseName, false);
             logger.warn({ identity, reason }, 'stopped leading');
             leading.abort();
-            if (reason !== 'released') void lifecycle.shutdown(`lost leadership (${reason})`, 1);
+            // Only a lost Lease is a failure; 'released' and 'stopped' are our own shutdown.
+            if (reason === 'lost') void lifecycle.shutdown('lost leadership', 1);
           },
           onNewLeader: (holder) => logger.info({ leader: holder }, 'leader is now known'),
         },

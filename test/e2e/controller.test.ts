@@ -83,7 +83,16 @@ async function upload(prefix: string, storageClass: string, extra: { cancel?: bo
 
 /** Sets spec.cancel the way the Velero server does: a merge patch without resourceVersion. */
 async function cancel(name: string): Promise<void> {
-  await cancel(name);
+  await kubectlOk(cluster, [
+    '-n',
+    VELERO_NS,
+    'patch',
+    'dataupload',
+    name,
+    '--type=merge',
+    '-p',
+    '{"spec":{"cancel":true}}',
+  ]);
 }
 
 function nothingLeft(u: Upload): Promise<void> {
@@ -295,23 +304,17 @@ describe('the operator, running as its own ServiceAccount', () => {
 });
 
 describe('an operator restarted in the middle of exposing', () => {
+  // Both operators run with leader election, as deployed: the second must first take over the crashed one's Lease.
   test('resumes where it stopped and reaches Prepared with exactly one of each backup object', async () => {
     const u = await newSource('restart', 'e2e-src');
     const { name, ns } = u;
-    // A slow first operator (2 requests/s) so the crash lands between expose steps.
+    // Both run with leader election, as deployed: the second must first take over the crashed one's Lease.
+    // The first is slow (2 requests/s) so the crash lands between expose steps.
     const slow = OperatorProcess.start({
       kubeconfig,
       logDir: workDir,
       name: 'slow',
-      args: [
-        '--node-agent-configmap',
-        'e2e-node-agent-config',
-        '--leader-elect=false',
-        '--kube-api-qps',
-        '2',
-        '--kube-api-burst',
-        '1',
-      ],
+      args: ['--node-agent-configmap', 'e2e-node-agent-config', '--kube-api-qps', '2', '--kube-api-burst', '1'],
     });
     try {
       await submit(u);
@@ -331,12 +334,14 @@ describe('an operator restarted in the middle of exposing', () => {
       kubeconfig,
       logDir: workDir,
       name: 'second',
-      args: ['--node-agent-configmap', 'e2e-node-agent-config', '--leader-elect=false'],
+      args: ['--node-agent-configmap', 'e2e-node-agent-config'],
     });
     try {
       await waitForPhase(cluster, name, ['Prepared'], 60_000);
       const contents = (await getJson<{ items: any[] }>(cluster, ['volumesnapshotcontents']))!.items.filter(
-        (c) => c.spec.volumeSnapshotRef.name === name || c.spec.volumeSnapshotRef.name === u.snapshot,
+        (c) =>
+          (c.spec.volumeSnapshotRef.namespace === VELERO_NS && c.spec.volumeSnapshotRef.name === name) ||
+          (c.spec.volumeSnapshotRef.namespace === ns && c.spec.volumeSnapshotRef.name === u.snapshot),
       );
       assert.deepEqual(
         contents.map((c) => c.metadata.name),
