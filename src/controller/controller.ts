@@ -104,14 +104,11 @@ export class DataUploadController {
       metrics: options.metrics?.workQueueMetrics(CONTROLLER_NAME),
     });
     const metrics = options.metrics;
-    // The executor reports writes to the reconciler, which exists only after it; bind late.
-    const writeListener: { fn?: DataUploadReconciler['countWrite'] } = {};
     const executor = new Executor({
       api: options.api,
       overlay: this.overlay,
       events: options.events,
       now: this.now,
-      onWrite: (du, resource, verb) => writeListener.fn?.(du, resource, verb),
       onDiagnosed: (du, report) =>
         options.logger.warn(
           {
@@ -137,7 +134,6 @@ export class DataUploadController {
         onPrepared: (ms) => metrics.observePrepareDuration(ms / 1000),
       },
     });
-    writeListener.fn = (du, resource, verb) => this.reconciler.countWrite(du, resource, verb);
     this.routeEvents();
   }
 
@@ -169,7 +165,8 @@ export class DataUploadController {
     const timer = setInterval(() => this.resync(), this.options.resyncMs ?? 60_000);
     timer.unref();
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
-    const run = this.queue.run({
+    // The workers keep running until drain() shuts the queue down; this method returns when leading ends.
+    const workers = this.queue.run({
       workers: this.options.workers,
       handler: async (key) => {
         const started = performance.now();
@@ -190,7 +187,7 @@ export class DataUploadController {
       else signal.addEventListener('abort', () => resolve(), { once: true });
     });
     clearInterval(timer);
-    void run;
+    workers.catch((err: unknown) => this.options.logger.error({ err }, 'work queue stopped with an error'));
   }
 
   /** Stops taking keys and waits for in-flight reconciles. Resolves true when everything finished in time. */

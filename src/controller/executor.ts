@@ -1,6 +1,6 @@
 /**
- * Performs the one action a plan decided on. Thin on purpose: all judgement lives in `plan()`. Every write is
- * counted, remembered in the write overlay, and classified: a create that finds its object, or a delete that
+ * Performs the one action a plan decided on. Thin on purpose: all judgement lives in `plan()`. Each action is
+ * exactly one API write (plus reads), remembered in the write overlay, and classified: a create that finds its object, or a delete that
  * finds nothing, has already happened; a conflict means our copy of the DataUpload was stale.
  */
 import type { DataUpload } from '../api/dataupload.js';
@@ -35,9 +35,6 @@ export interface EventSink {
   }): void;
 }
 
-/** Told about every API write, for the writes-per-DataUpload accounting. */
-export type WriteListener = (du: DataUpload, resource: ResourceRef, verb: 'create' | 'patch' | 'delete') => void;
-
 /** Raised when a DataUpload write hit a newer version; the executor has already refreshed its copy. */
 export class StaleDataUploadError extends Error {
   constructor(name: string) {
@@ -52,7 +49,6 @@ export interface ExecutorDeps {
   overlay: WriteOverlay;
   events: EventSink;
   now: () => number;
-  onWrite?: WriteListener;
   /** Called with the report whenever diagnostics are recorded (logging). */
   onDiagnosed?: (du: DataUpload, report: ExposeReport) => void;
 }
@@ -148,7 +144,6 @@ export class Executor {
     const name = du.metadata.name!;
     const namespace = du.metadata.namespace!;
     const body = withResourceVersion(patch, du.metadata.resourceVersion);
-    this.deps.onWrite?.(du, Resources.dataUploads, 'patch');
     try {
       const updated = await this.deps.api.patch<DataUpload>(Resources.dataUploads, name, body, 'merge', { namespace });
       this.deps.overlay.noteWritten(Resources.dataUploads, updated);
@@ -172,7 +167,6 @@ export class Executor {
 
   private async create(du: DataUpload, resource: ResourceRef, object: KubeObject): Promise<void> {
     const namespace = object.metadata.namespace;
-    this.deps.onWrite?.(du, resource, 'create');
     try {
       this.deps.overlay.noteWritten(resource, await this.deps.api.create(resource, object, { namespace }));
     } catch (err) {
@@ -189,7 +183,6 @@ export class Executor {
     namespace: string | undefined,
     patch: unknown,
   ): Promise<void> {
-    this.deps.onWrite?.(du, resource, 'patch');
     try {
       this.deps.overlay.noteWritten(resource, await this.deps.api.patch(resource, name, patch, 'merge', { namespace }));
     } catch (err) {
@@ -200,7 +193,6 @@ export class Executor {
 
   private async delete(du: DataUpload, action: Extract<Action, { type: 'delete' }>): Promise<void> {
     const { resource, name, namespace, uid } = action;
-    this.deps.onWrite?.(du, resource, 'delete');
     try {
       await this.deps.api.delete(resource, name, {
         namespace,

@@ -7,12 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { isTerminal, Phase, phaseOf } from '../api/dataupload.js';
 import type { DataUpload } from '../api/dataupload.js';
 import { LABEL_EXPOSE_ON_GOING } from '../api/names.js';
+import { Resources } from '../runtime/kube-api.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
 import { StaleDataUploadError } from './executor.js';
 import type { Executor } from './executor.js';
 import type { Observer } from './observe.js';
 import { plan } from './plan.js';
-import type { Decision, PlanContext } from './types.js';
+import type { Action, Decision, PlanContext } from './types.js';
 
 /** The controller's name in logs and metrics. */
 export const CONTROLLER_NAME = 'dataupload';
@@ -64,10 +65,12 @@ export class DataUploadReconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
-  /** Counts a write made on behalf of a DataUpload (the executor calls this). */
-  countWrite(du: DataUpload, resource: ResourceRef, verb: string): void {
+  /** Counts the one API write an action costs, per DataUpload and per resource and verb. */
+  private countWrite(du: DataUpload, action: Action): void {
     const uid = du.metadata.uid ?? '';
     this.writes.set(uid, (this.writes.get(uid) ?? 0) + 1);
+    const resource = 'resource' in action ? action.resource : Resources.dataUploads;
+    const verb = action.type === 'create' || action.type === 'delete' ? action.type : 'patch';
     this.deps.metrics?.onWrite?.(resource, verb);
   }
 
@@ -101,6 +104,7 @@ export class DataUploadReconciler {
       log.debug({ phase: phaseOf(du), reason: decision.reason }, decision.message);
       const accepting = decision.action.type === 'patchDataUpload' && decision.action.phase === Phase.Accepted;
       if (accepting) this.pendingAccepts.add(key);
+      this.countWrite(du, decision.action);
       try {
         await this.deps.executor.execute(this.deps.observer.observe(du, this.pendingAccepts), decision.action);
       } catch (err) {
