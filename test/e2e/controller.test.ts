@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import {
   installOperatorManifests,
   OperatorProcess,
   operatorKubeconfig,
+  REPO,
   VELERO_NS,
   waitForPhase,
 } from './support/operator.js';
@@ -93,6 +95,17 @@ async function cancel(name: string): Promise<void> {
     '-p',
     '{"spec":{"cancel":true}}',
   ]);
+}
+
+/** `dataupload-operator diagnose <target>` with the admin kubeconfig; resolves with stdout. */
+function runDiagnose(target: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [join(REPO, 'bin/dataupload-operator.js'), 'diagnose', '--kubeconfig', cluster.kubeconfig, target],
+      (err, stdout, stderr) => (err ? reject(new Error(`diagnose failed: ${stderr}`)) : resolve(stdout)),
+    );
+  });
 }
 
 function nothingLeft(u: Upload): Promise<void> {
@@ -245,6 +258,16 @@ describe('the operator, running as its own ServiceAccount', () => {
     const name = u.name;
     // The PVC never binds, so the pod stays Pending and unscheduled; then it fails, as a kubelet could report.
     await eventually('the backup pod', () => getJson(cluster, ['-n', VELERO_NS, 'pod', name]));
+
+    // Meanwhile `diagnose` explains the live DataUpload the way the Events will.
+    const report = await eventually('a diagnose report naming the unbound PVC', async () => {
+      const out = await runDiagnose(`${VELERO_NS}/${name}`);
+      return out.includes('storageclass.storage.k8s.io "e2e-does-not-exist" not found') ? out : undefined;
+    });
+    assert.match(report, new RegExp(`^DataUpload ${VELERO_NS}/${name}, phase Accepted`));
+    assert.match(report, new RegExp(`PVC ${VELERO_NS}/${name}, phase Pending`));
+    assert.match(report, /cause: backup PVC Pending: storageclass\.storage\.k8s\.io "e2e-does-not-exist" not found/);
+
     await kubectlOk(cluster, [
       '-n',
       VELERO_NS,
