@@ -96,14 +96,17 @@ export function keyOf(name: string, namespace?: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
-/** Freezes an object and everything reachable from it; returns it. */
-export function deepFreeze<T>(value: T): T {
+/**
+ * Freezes freshly parsed JSON on the watch hot path. A faster twin of `config/deep-freeze.ts`'s `deepFreeze`: JSON
+ * has no cycles, and a frozen object met here was frozen by this function, so its children are frozen already.
+ */
+export function freezeParsedJson<T>(value: T): T {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
   Object.freeze(value);
   // for-in over a JSON object avoids the array Object.values would allocate; JSON has no inherited keys.
   for (const key in value) {
     const child: unknown = value[key];
-    if (typeof child === 'object' && child !== null) deepFreeze(child);
+    if (typeof child === 'object' && child !== null) freezeParsedJson(child);
   }
   return value;
 }
@@ -482,7 +485,7 @@ export class WatchCache<T extends KubeObject> {
   /** Prepares a freshly parsed object (owned by the cache) for sharing. */
   #ingest(object: T): T {
     const stripped = this.#o.stripManagedFields ? stripManagedFields(object) : object;
-    return this.#o.freeze ? deepFreeze(stripped) : stripped;
+    return this.#o.freeze ? freezeParsedJson(stripped) : stripped;
   }
 
   #emit(event: CacheEvent<T>): void {

@@ -13,8 +13,9 @@ import { parseArgs } from 'node:util';
 import { buildBinaries } from '../cluster/control-plane.js';
 import { createTestNamespace, startCluster } from '../cluster/index.js';
 import type { Cluster } from '../cluster/index.js';
-import { applyManifest, deleteNamespaces, kubectlOk } from '../cluster/testing.js';
+import { applyManifest, deleteNamespaces } from '../cluster/testing.js';
 import {
+  cancelDataUpload,
   createNodeAgentConfigMap,
   dataUploadManifest,
   E2E_NODE_AGENT_CONFIG,
@@ -111,16 +112,7 @@ async function round(cluster: Cluster, kubeconfig: string, workers: number, coun
       .filter((l) => typeof l.writes === 'number' && l.phase === 'Prepared' && names.includes(String(l.name)))
       .map((l) => Number(l.writes));
     for (const name of names) {
-      await kubectlOk(cluster, [
-        '-n',
-        VELERO_NS,
-        'patch',
-        'dataupload',
-        name,
-        '--type=merge',
-        '-p',
-        '{"spec":{"cancel":true}}',
-      ]);
+      await cancelDataUpload(cluster, name);
     }
     await eventually(
       'cleanup',

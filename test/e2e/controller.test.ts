@@ -12,6 +12,7 @@ import { connectCluster, createTestNamespace } from '../cluster/index.js';
 import { applyManifest, deleteNamespaces, kubectlOk } from '../cluster/testing.js';
 import {
   assertNothingLeft,
+  cancelDataUpload,
   createNodeAgentConfigMap,
   createSource,
   dataUploadManifest,
@@ -83,18 +84,8 @@ async function upload(prefix: string, storageClass: string, extra: { cancel?: bo
   return u;
 }
 
-/** Sets spec.cancel the way the Velero server does: a merge patch without resourceVersion. */
-async function cancel(name: string): Promise<void> {
-  await kubectlOk(cluster, [
-    '-n',
-    VELERO_NS,
-    'patch',
-    'dataupload',
-    name,
-    '--type=merge',
-    '-p',
-    '{"spec":{"cancel":true}}',
-  ]);
+function cancel(name: string): Promise<void> {
+  return cancelDataUpload(cluster, name);
 }
 
 /** `dataupload-operator diagnose <target>` with the admin kubeconfig; resolves with stdout. */

@@ -25,13 +25,7 @@ export const SOURCE_SC = 'csi-rbd';
 export const IMAGE = 'velero/velero:v1.17.0';
 
 /** Freezes `value` and everything reachable from it; writing to it then throws (ES modules are strict). */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
+export { deepFreeze } from '../../src/config/deep-freeze.js';
 
 /** The DataUpload of `velero-samples/derived-dataupload.v1.17.yaml`, Accepted. */
 export function makeDataUpload(over: { operationTimeout?: string; storageClass?: string } = {}): DataUpload {

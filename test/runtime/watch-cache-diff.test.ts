@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { KubeObject } from '../../src/api/kube.js';
 import {
   applyWatchEvent,
-  deepFreeze,
+  freezeParsedJson,
   diffRelist,
   objectKey,
   stripManagedFields,
@@ -97,7 +97,7 @@ describe('applyWatchEvent', () => {
 });
 
 test('a deep-frozen object rejects writes at any depth', () => {
-  const o = deepFreeze({ metadata: { name: 'a', labels: { x: 'y' } }, spec: { list: [{ v: 1 }] } });
+  const o = freezeParsedJson({ metadata: { name: 'a', labels: { x: 'y' } }, spec: { list: [{ v: 1 }] } });
   assert.throws(() => {
     (o.metadata.labels as Record<string, string>).x = 'z';
   }, TypeError);

@@ -245,6 +245,11 @@ export function dataUploadManifest(input: {
   });
 }
 
+/** Sets spec.cancel the way the Velero server does: a merge patch without resourceVersion. */
+export async function cancelDataUpload(k: KubectlRunner, name: string): Promise<void> {
+  await kubectlOk(k, ['-n', VELERO_NS, 'patch', 'dataupload', name, '--type=merge', '-p', '{"spec":{"cancel":true}}']);
+}
+
 /** Reads a JSON object with kubectl; undefined when it does not exist. */
 export async function getJson<T = Record<string, any>>(k: KubectlRunner, args: string[]): Promise<T | undefined> {
   const res = await k.kubectl(['get', ...args, '-o', 'json']);
