@@ -27,6 +27,7 @@ import {
 } from '../exposer/index.js';
 import { parseQuantity } from '../api/quantity.js';
 import { Resources } from '../runtime/kube-api.js';
+import type { ResourceRef } from '../runtime/kube-api.js';
 import type { Action, Decision, EventIntent, Observed, PlanContext } from './types.js';
 import { invalidSpecReason } from './validate.js';
 
@@ -422,7 +423,7 @@ function planCleanup(o: Observed): CleanupStep {
 }
 
 function deleteStep(
-  resource: typeof Resources.pods,
+  resource: ResourceRef,
   obj: { metadata: { name?: string; namespace?: string; uid?: string } },
   reason: string,
 ): CleanupStep {

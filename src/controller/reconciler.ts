@@ -93,10 +93,8 @@ export class DataUploadReconciler {
         return 'success';
       }
       this.prunePendingAccept(key, du);
-      const decision = plan(this.deps.observer.observe(du, this.pendingAccepts), {
-        ...this.deps.context,
-        now: this.deps.now(),
-      });
+      const observed = this.deps.observer.observe(du, this.pendingAccepts);
+      const decision = plan(observed, { ...this.deps.context, now: this.deps.now() });
       if (decision.kind !== 'act') {
         this.settle(key, du, decision, log);
         return decision.kind === 'wait' && decision.requeueAfterMs !== undefined ? 'requeue_after' : 'success';
@@ -106,7 +104,7 @@ export class DataUploadReconciler {
       if (accepting) this.pendingAccepts.add(key);
       this.countWrite(du, decision.action);
       try {
-        await this.deps.executor.execute(this.deps.observer.observe(du, this.pendingAccepts), decision.action);
+        await this.deps.executor.execute(observed, decision.action);
       } catch (err) {
         if (accepting) this.pendingAccepts.delete(key);
         if (err instanceof StaleDataUploadError) {
