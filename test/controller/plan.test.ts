@@ -369,3 +369,23 @@ function firstAction(world: Observed): Action {
 function fail(): never {
   throw new Error('unreachable');
 }
+
+test('a DataUpload another controller accepted is left to it: no object is created (checklist 8)', () => {
+  const world = freshWorld();
+  world.du.metadata.finalizers = [DATAUPLOAD_FINALIZER];
+  world.du.status = { phase: 'Accepted', acceptedByNode: 'node-b', acceptedTimestamp: '2026-11-23T10:00:00Z' };
+  const decision = plan(world, context());
+  assert.equal(decision.kind, 'done');
+  assert.equal(decision.reason, 'AcceptedByOther');
+  assert.equal(
+    plan({ ...world, du: { ...world.du, status: { ...world.du.status, phase: 'Prepared' } } }, context()).reason,
+    'AcceptedByOther',
+  );
+});
+
+test('a finished DataUpload another controller exposed only loses the finalizer; its acceptor cleans up', () => {
+  const { world } = drive(freshWorld(), context());
+  delete world.du.metadata.annotations;
+  world.du.status = { ...world.du.status, phase: 'Completed', completionTimestamp: '2026-11-23T10:05:00Z' };
+  assert.deepEqual(drive(world, context()).actions.map(describe), ['finalizer:remove']);
+});
