@@ -1,5 +1,6 @@
 /**
- * The node-agent ConfigMap (`--node-agent-configmap`): Velero v1.18's JSON, validated field by field.
+ * The node-agent ConfigMap (`--node-agent-configmap`): Velero v1.18.3's JSON, validated field by field. Every field
+ * of v1.18.3's `NodeAgentConfigs` is known, so none of them draws an "unknown key" warning.
  *
  * Compatibility with Velero (Go `encoding/json` into `NodeAgentConfigs`): keys of objects match case-insensitively,
  * unknown keys are ignored, and `null` means "absent". Where Velero is weak we are stricter or louder
@@ -13,6 +14,7 @@
  * - a negative `prepareQueueLength` is dropped with a warning (only values > 0 enable the queue);
  * - empty strings that Velero reads as "not set" (`backupPVC[].storageClass`, `loadAffinity[].storageClass`,
  *   `priorityClassName`, `cachePVC.storageClass`) are dropped;
+ * - a name repeated in `secretNames` or `configMapNames` is dropped with a warning (Velero copies it once);
  * - map keys (storage classes, labels, annotations) are sorted, so builders that iterate them are deterministic.
  */
 import type { ConfigMap } from '../api/kube.js';
@@ -235,9 +237,23 @@ const TOP_FIELDS = [
 const LOAD_CONCURRENCY_FIELDS = ['globalConfig', 'perNodeConfig', 'prepareQueueLength'] as const;
 const RULED_CONFIG_FIELDS = ['nodeSelector', 'number'] as const;
 const LOAD_AFFINITY_FIELDS = ['nodeSelector', 'storageClass'] as const;
-const BACKUP_PVC_FIELDS = ['storageClass', 'readOnly', 'spcNoRelabeling', 'annotations'] as const;
-const RESTORE_PVC_FIELDS = ['ignoreDelayBinding'] as const;
-const POD_RESOURCES_FIELDS = ['cpuRequest', 'memoryRequest', 'cpuLimit', 'memoryLimit'] as const;
+const BACKUP_PVC_FIELDS = [
+  'storageClass',
+  'readOnly',
+  'spcNoRelabeling',
+  'annotations',
+  'secretNames',
+  'configMapNames',
+] as const;
+const RESTORE_PVC_FIELDS = ['ignoreDelayBinding', 'secretNames', 'configMapNames'] as const;
+const POD_RESOURCES_FIELDS = [
+  'cpuRequest',
+  'memoryRequest',
+  'cpuLimit',
+  'memoryLimit',
+  'ephemeralStorageRequest',
+  'ephemeralStorageLimit',
+] as const;
 const CACHE_PVC_FIELDS = ['storageClass', 'residentThresholdInMB'] as const;
 const LABEL_SELECTOR_FIELDS = ['matchLabels', 'matchExpressions'] as const;
 const REQUIREMENT_FIELDS = ['key', 'operator', 'values'] as const;
@@ -258,7 +274,9 @@ const FIELD_HOMES: ReadonlyMap<string, { readonly name: string; readonly home: s
       ['readOnly', BACKUP_PVC_HOME],
       ['spcNoRelabeling', BACKUP_PVC_HOME],
       ['annotations', BACKUP_PVC_HOME],
-      ...RESTORE_PVC_FIELDS.map((name) => [name, 'under "restorePVC"']),
+      ['ignoreDelayBinding', 'under "restorePVC"'],
+      ['secretNames', `under "restorePVC", or ${BACKUP_PVC_HOME}`],
+      ['configMapNames', `under "restorePVC", or ${BACKUP_PVC_HOME}`],
       ...POD_RESOURCES_FIELDS.map((name) => [name, 'under "podResources"']),
       ['residentThresholdInMB', 'under "cachePVC"'],
       ...LABEL_SELECTOR_FIELDS.map((name) => [name, `in a "nodeSelector" of ${SELECTOR_HOME}`]),
@@ -457,6 +475,32 @@ function readStorageClassMatch(value: unknown, path: string, log: IssueLog): str
   if (name === undefined || name === '') return undefined;
   warnIfNeverMatches(name, path, log);
   return name;
+}
+
+/**
+ * `secretNames` / `configMapNames`: objects to copy by name, so each must be a valid object name. Velero copies a
+ * repeated name once (its second copy finds the first), so a repeat is dropped with a warning, not an error.
+ */
+function readObjectNames(
+  value: unknown,
+  path: string,
+  log: IssueLog,
+  kind: 'Secret' | 'ConfigMap',
+): string[] | undefined {
+  const firstPathByName = new Map<string, string>();
+  return readArray(value, path, log, (element, path_) => {
+    const name = readString(element, path_, log);
+    if (name === undefined) return undefined;
+    const first = firstPathByName.get(name);
+    if (first !== undefined) {
+      log.warn(path_, `${JSON.stringify(name)} repeats ${first}; it is copied once, so remove the repeat`);
+      return undefined;
+    }
+    firstPathByName.set(name, path_);
+    const problems = dnsSubdomainProblems(name);
+    if (problems.length > 0) log.error(path_, `invalid ${kind} name ${JSON.stringify(name)}: ${problems.join('; ')}`);
+    return name;
+  });
 }
 
 function warnIfNeverMatches(name: string, path: string, log: IssueLog): void {
@@ -705,6 +749,8 @@ function readBackupPvc(value: unknown, path: string, log: IssueLog): BackupPVCCo
     readOnly,
     spcNoRelabeling,
     annotations: readAnnotations(fields.annotations, fieldPath(path, 'annotations'), log),
+    secretNames: readObjectNames(fields.secretNames, fieldPath(path, 'secretNames'), log, 'Secret'),
+    configMapNames: readObjectNames(fields.configMapNames, fieldPath(path, 'configMapNames'), log, 'ConfigMap'),
   });
 }
 
@@ -713,6 +759,8 @@ function readRestorePvc(value: unknown, path: string, log: IssueLog): RestorePVC
   if (fields === undefined) return undefined;
   return compact<RestorePVCConfig>({
     ignoreDelayBinding: readBoolean(fields.ignoreDelayBinding, fieldPath(path, 'ignoreDelayBinding'), log),
+    secretNames: readObjectNames(fields.secretNames, fieldPath(path, 'secretNames'), log, 'Secret'),
+    configMapNames: readObjectNames(fields.configMapNames, fieldPath(path, 'configMapNames'), log, 'ConfigMap'),
   });
 }
 
@@ -740,6 +788,7 @@ const QUANTITY_TOLERANCE = 1e-9;
 const RESOURCE_PAIRS = [
   ['cpuRequest', 'cpuLimit'],
   ['memoryRequest', 'memoryLimit'],
+  ['ephemeralStorageRequest', 'ephemeralStorageLimit'],
 ] as const;
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The node-agent ConfigMap's JSON, as Velero v1.18 defines it (`pkg/types/node_agent.go`), after validation.
+ * The node-agent ConfigMap's JSON, as Velero v1.18.3 defines it (`pkg/types/node_agent.go`, and `podResources` in
+ * `pkg/util/kube/pod.go`), after validation.
  * The parser in this directory produces these objects deeply frozen; nothing may mutate them.
  */
 
@@ -42,11 +43,21 @@ export interface BackupPVCConfig {
   readOnly?: boolean;
   spcNoRelabeling?: boolean;
   annotations?: Readonly<Record<string, string>>;
+  /**
+   * Secrets copied from the source PVC's namespace into the DataUpload's namespace before the backupPVC is created
+   * (for CSI drivers that need namespace-scoped secrets to provision), and deleted when the DataUpload ends.
+   * Valid object names, each once, in the order given.
+   */
+  secretNames?: readonly string[];
+  /** ConfigMaps copied and deleted like {@link BackupPVCConfig.secretNames}. */
+  configMapNames?: readonly string[];
 }
 
 /** `restorePVC` (DataDownload only: accepted and ignored). */
 export interface RestorePVCConfig {
   ignoreDelayBinding?: boolean;
+  secretNames?: readonly string[];
+  configMapNames?: readonly string[];
 }
 
 /** `podResources`: Kubernetes quantities. Unlike Velero, each value stands on its own. */
@@ -55,6 +66,8 @@ export interface PodResources {
   memoryRequest?: string;
   cpuLimit?: string;
   memoryLimit?: string;
+  ephemeralStorageRequest?: string;
+  ephemeralStorageLimit?: string;
 }
 
 /** `cachePVC` (restore only: accepted and ignored). */

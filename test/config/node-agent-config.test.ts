@@ -423,6 +423,51 @@ const FIELD_ERRORS: readonly [string, unknown, string][] = [
     'podResources.memoryRequest: memoryRequest "2Gi" is greater than memoryLimit "1024Mi"; a request may not exceed its limit',
   ],
   [
+    'an invalid ephemeral storage quantity',
+    { podResources: { ephemeralStorageLimit: '10 GB' } },
+    'podResources.ephemeralStorageLimit: invalid quantity "10 GB"; expected a Kubernetes quantity such as "500m", "2", "512Mi" or "1Gi"',
+  ],
+  [
+    'an ephemeral storage request above its limit',
+    { podResources: { ephemeralStorageRequest: '2Gi', ephemeralStorageLimit: '1Gi' } },
+    'podResources.ephemeralStorageRequest: ephemeralStorageRequest "2Gi" is greater than ephemeralStorageLimit "1Gi"; a request may not exceed its limit',
+  ],
+  [
+    'a secretNames that is a string, not a list',
+    { backupPVC: { gp3: { secretNames: 'kms-token' } } },
+    'backupPVC["gp3"].secretNames: expected array, got "kms-token"',
+  ],
+  [
+    'a non-string configMapNames entry',
+    { backupPVC: { gp3: { configMapNames: ['vault', 3] } } },
+    'backupPVC["gp3"].configMapNames[1]: expected string, got 3',
+  ],
+  [
+    'a null secretNames entry',
+    { backupPVC: { gp3: { secretNames: [null] } } },
+    'backupPVC["gp3"].secretNames[0]: expected a value, got null',
+  ],
+  [
+    'an invalid Secret name',
+    { backupPVC: { gp3: { secretNames: ['KMS_Token'] } } },
+    `backupPVC["gp3"].secretNames[0]: invalid Secret name "KMS_Token": must be a lowercase RFC 1123 subdomain: lowercase alphanumeric characters, '-' or '.', starting and ending with an alphanumeric character`,
+  ],
+  [
+    'an empty ConfigMap name',
+    { backupPVC: { gp3: { configMapNames: [''] } } },
+    `backupPVC["gp3"].configMapNames[0]: invalid ConfigMap name "": must be a lowercase RFC 1123 subdomain: lowercase alphanumeric characters, '-' or '.', starting and ending with an alphanumeric character`,
+  ],
+  [
+    'a Secret name longer than 253 characters',
+    { backupPVC: { gp3: { secretNames: ['a'.repeat(254)] } } },
+    `backupPVC["gp3"].secretNames[0]: invalid Secret name "${'a'.repeat(254)}": must be no more than 253 characters`,
+  ],
+  [
+    'an invalid restorePVC ConfigMap name',
+    { restorePVC: { configMapNames: ['Vault.Config'] } },
+    `restorePVC.configMapNames[0]: invalid ConfigMap name "Vault.Config": must be a lowercase RFC 1123 subdomain: lowercase alphanumeric characters, '-' or '.', starting and ending with an alphanumeric character`,
+  ],
+  [
     'two keys for one field that differ only in case',
     { backupPVC: {}, BackupPVC: {} },
     '"backupPVC" and "BackupPVC" both set "backupPVC" (keys match case-insensitively, as in Velero); keep only one',
@@ -639,6 +684,144 @@ test('restorePVC, cachePVC and privilegedFsBackup are accepted and kept', () => 
     privilegedFsBackup: true,
   };
   assert.deepEqual(configOf(parse(json)), json);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Velero v1.18.3: every field of pkg/types/node_agent.go (and kube.PodResources, metav1.LabelSelector) is known
+
+/** The JSON field names of Velero v1.18.3's node-agent config, by where they appear. */
+const VELERO_V1_18_3_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  '': [
+    'loadConcurrency',
+    'loadAffinity',
+    'backupPVC',
+    'restorePVC',
+    'podResources',
+    'priorityClassName',
+    'privilegedFsBackup',
+    'cachePVC',
+    'podAnnotations',
+    'podLabels',
+  ],
+  loadConcurrency: ['globalConfig', 'perNodeConfig', 'prepareQueueLength'],
+  'loadConcurrency.perNodeConfig[]': ['nodeSelector', 'number'],
+  'loadAffinity[]': ['nodeSelector', 'storageClass'],
+  'backupPVC[<class>]': ['storageClass', 'readOnly', 'spcNoRelabeling', 'annotations', 'secretNames', 'configMapNames'],
+  restorePVC: ['ignoreDelayBinding', 'secretNames', 'configMapNames'],
+  podResources: [
+    'cpuRequest',
+    'cpuLimit',
+    'memoryRequest',
+    'memoryLimit',
+    'ephemeralStorageRequest',
+    'ephemeralStorageLimit',
+  ],
+  cachePVC: ['storageClass', 'residentThresholdInMB'],
+  nodeSelector: ['matchLabels', 'matchExpressions'],
+  'nodeSelector.matchExpressions[]': ['key', 'operator', 'values'],
+};
+
+const SELECTOR = {
+  matchLabels: { 'kubernetes.io/os': 'linux' },
+  matchExpressions: [{ key: 'zone', operator: 'In', values: ['a', 'b'] }],
+} as const;
+
+/** One config that sets every v1.18.3 field, each to a valid value that takes effect. */
+const EVERY_V1_18_3_FIELD = {
+  loadConcurrency: {
+    globalConfig: 2,
+    perNodeConfig: [{ nodeSelector: SELECTOR, number: 3 }],
+    prepareQueueLength: 10,
+  },
+  loadAffinity: [{ nodeSelector: SELECTOR, storageClass: 'gp3-backup' }],
+  backupPVC: {
+    gp3: {
+      storageClass: 'gp3-backup',
+      readOnly: true,
+      spcNoRelabeling: true,
+      annotations: { 'example.com/owner': 'backup' },
+      secretNames: ['kms-token', 'csi-provisioner-secret'],
+      configMapNames: ['vault-overrides'],
+    },
+  },
+  restorePVC: { ignoreDelayBinding: true, secretNames: ['kms-token'], configMapNames: ['vault-overrides'] },
+  podResources: {
+    cpuRequest: '500m',
+    cpuLimit: '2',
+    memoryRequest: '512Mi',
+    memoryLimit: '2Gi',
+    ephemeralStorageRequest: '1Gi',
+    ephemeralStorageLimit: '10Gi',
+  },
+  priorityClassName: 'backup-low',
+  privilegedFsBackup: true,
+  cachePVC: { storageClass: 'cache', residentThresholdInMB: 1024 },
+  podAnnotations: { 'example.com/note': 'data mover' },
+  podLabels: { team: 'storage' },
+};
+
+test('the every-field config really sets every field of Velero v1.18.3', () => {
+  const config = EVERY_V1_18_3_FIELD;
+  const objects: Record<string, object> = {
+    '': config,
+    loadConcurrency: config.loadConcurrency,
+    'loadConcurrency.perNodeConfig[]': config.loadConcurrency.perNodeConfig[0]!,
+    'loadAffinity[]': config.loadAffinity[0]!,
+    'backupPVC[<class>]': config.backupPVC.gp3,
+    restorePVC: config.restorePVC,
+    podResources: config.podResources,
+    cachePVC: config.cachePVC,
+    nodeSelector: SELECTOR,
+    'nodeSelector.matchExpressions[]': SELECTOR.matchExpressions[0],
+  };
+  for (const [where, fields] of Object.entries(VELERO_V1_18_3_FIELDS)) {
+    assert.deepEqual(Object.keys(objects[where]!).sort(), [...fields].sort(), where);
+  }
+});
+
+test('a config with every field of Velero v1.18.3 resolves unchanged, with no warning at all', () => {
+  const result = parse(EVERY_V1_18_3_FIELD);
+  assert.deepEqual(warningsOf(result), []);
+  assert.deepEqual(configOf(result), EVERY_V1_18_3_FIELD);
+});
+
+test('secretNames and configMapNames are kept in order on the frozen backupPVC config', () => {
+  const config = configOf(parse({ backupPVC: { gp3: { secretNames: ['b', 'a'], configMapNames: ['c'] } } }));
+  const gp3 = config.backupPVC!.gp3!;
+  assert.deepEqual(gp3.secretNames, ['b', 'a']);
+  assert.deepEqual(gp3.configMapNames, ['c']);
+  assert.ok(Object.isFrozen(gp3.secretNames));
+});
+
+test('a name listed twice is dropped with a warning, since Velero copies it once', () => {
+  const result = parse({
+    backupPVC: { gp3: { secretNames: ['kms', 'other', 'kms'], configMapNames: ['vault', 'vault'] } },
+  });
+  assert.deepEqual(configOf(result), {
+    backupPVC: { gp3: { secretNames: ['kms', 'other'], configMapNames: ['vault'] } },
+  });
+  assert.deepEqual(warningsOf(result), [
+    'backupPVC["gp3"].secretNames[2]: "kms" repeats backupPVC["gp3"].secretNames[0]; it is copied once, so remove the repeat',
+    'backupPVC["gp3"].configMapNames[1]: "vault" repeats backupPVC["gp3"].configMapNames[0]; it is copied once, so remove the repeat',
+  ]);
+});
+
+test('secretNames outside backupPVC or restorePVC says where it belongs', () => {
+  const result = parse({ secretNames: ['kms'], podResources: { configMapNames: ['vault'] } });
+  assert.deepEqual(configOf(result), { podResources: {} });
+  assert.deepEqual(warningsOf(result), [
+    '"secretNames": has no effect at the top level (Velero ignores it too); it belongs under "restorePVC", or under the "backupPVC" entries, which are keyed by the source storage class: {"backupPVC": {"<class>": {...}}}',
+    'podResources: "configMapNames": has no effect here (Velero ignores it too); it belongs under "restorePVC", or under the "backupPVC" entries, which are keyed by the source storage class: {"backupPVC": {"<class>": {...}}}',
+  ]);
+});
+
+test('ephemeral storage quantities stand on their own, and "0" means unbounded', () => {
+  assert.deepEqual(configOf(parse({ podResources: { ephemeralStorageLimit: '10Gi' } })), {
+    podResources: { ephemeralStorageLimit: '10Gi' },
+  });
+  assert.deepEqual(configOf(parse({ podResources: { ephemeralStorageRequest: '20Gi', ephemeralStorageLimit: '0' } })), {
+    podResources: { ephemeralStorageRequest: '20Gi', ephemeralStorageLimit: '0' },
+  });
 });
 
 test('a storage class named __proto__ stays plain data', () => {
