@@ -144,8 +144,16 @@ export function backupPodArgs(input: Pick<BackupPodInput, 'du' | 'template' | 'v
  */
 export function podResourcesToRequirements(resources: PodResources | undefined): V1ResourceRequirements | undefined {
   if (resources === undefined) return undefined;
-  const requests = quantities({ cpu: resources.cpuRequest, memory: resources.memoryRequest });
-  const limits = quantities({ cpu: resources.cpuLimit, memory: resources.memoryLimit });
+  const requests = quantities({
+    cpu: resources.cpuRequest,
+    memory: resources.memoryRequest,
+    'ephemeral-storage': resources.ephemeralStorageRequest,
+  });
+  const limits = quantities({
+    cpu: resources.cpuLimit,
+    memory: resources.memoryLimit,
+    'ephemeral-storage': resources.ephemeralStorageLimit,
+  });
   if (requests === undefined && limits === undefined) return undefined;
   return { ...(requests && { requests }), ...(limits && { limits }) };
 }

@@ -215,3 +215,39 @@ test('unparsable podResources values are left out instead of failing the pod', (
   const pod = buildBackupPod(makePodInput({ config: { podResources: { cpuRequest: 'lots', memoryRequest: '1Gi' } } }));
   assert.deepEqual(containerOf(pod).resources, { requests: { memory: '1Gi' } });
 });
+
+test('ephemeralStorageRequest and ephemeralStorageLimit become the container ephemeral-storage request and limit', () => {
+  const pod = buildBackupPod(
+    makePodInput({
+      config: {
+        podResources: {
+          cpuRequest: '100m',
+          memoryLimit: '1Gi',
+          ephemeralStorageRequest: '512Mi',
+          ephemeralStorageLimit: '2Gi',
+        },
+      },
+    }),
+  );
+  assert.deepEqual(containerOf(pod).resources, {
+    requests: { cpu: '100m', 'ephemeral-storage': '512Mi' },
+    limits: { memory: '1Gi', 'ephemeral-storage': '2Gi' },
+  });
+});
+
+test('ephemeral storage alone, or "0" for unbounded, stands on its own like the other resources', () => {
+  const cases: [string, { ephemeralStorageRequest?: string; ephemeralStorageLimit?: string }, unknown][] = [
+    ['only a limit', { ephemeralStorageLimit: '10Gi' }, { limits: { 'ephemeral-storage': '10Gi' } }],
+    ['only a request', { ephemeralStorageRequest: '1G' }, { requests: { 'ephemeral-storage': '1G' } }],
+    [
+      'a request with an unbounded limit',
+      { ephemeralStorageRequest: '1Gi', ephemeralStorageLimit: '0' },
+      { requests: { 'ephemeral-storage': '1Gi' } },
+    ],
+    ['both unbounded', { ephemeralStorageRequest: '0', ephemeralStorageLimit: '0' }, undefined],
+  ];
+  for (const [name, podResources, expected] of cases) {
+    const pod = buildBackupPod(makePodInput({ config: { podResources } }));
+    assert.deepEqual(containerOf(pod).resources, expected, name);
+  }
+});
