@@ -100,20 +100,31 @@ describe('the production dependency set', () => {
     const specifiers = [
       ...text.matchAll(/^\s*(?:import|export)\s+(?!type\b)[^;]*?\bfrom\s+'([^']+)'/gms),
       ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
+      ...text.matchAll(/^\s*import\s+'([^']+)'/gm),
     ].map((m) => m[1]!);
     return specifiers
       .filter((s) => !s.startsWith('.') && !s.startsWith('node:'))
       .map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!));
   }
 
+  const deps = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+
   test('covers every package the compiled operator loads', () => {
-    const deps = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
     const missing = sourceFiles('src').flatMap((file) =>
       runtimePackages(read(file))
         .filter((name) => !(name in deps.dependencies))
         .map((name) => `${file} loads ${name}`),
     );
     assert.deepEqual(missing, []);
+  });
+
+  test('declares no runtime dependency that no file under src/ imports', () => {
+    // An unused dependency still ships in the image, with its advisories; a type-only import needs no runtime copy.
+    const loaded = new Set(sourceFiles('src').flatMap((file) => runtimePackages(read(file))));
+    assert.deepEqual(
+      Object.keys(deps.dependencies).filter((name) => !loaded.has(name)),
+      [],
+    );
   });
 
   test('the import scan sees value imports and skips type-only ones', () => {
@@ -123,8 +134,9 @@ describe('the production dependency set', () => {
       "import {\n  a,\n  b,\n} from '@scope/pkg/sub';",
       "const t = await import('tsx/esm/api');",
       "import { x } from './local.js';",
+      "import 'side-effect';",
     ].join('\n');
-    assert.deepEqual(runtimePackages(text), ['yaml', '@scope/pkg', 'tsx']);
+    assert.deepEqual(runtimePackages(text), ['yaml', '@scope/pkg', 'tsx', 'side-effect']);
   });
 });
 
