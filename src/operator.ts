@@ -3,6 +3,7 @@
  * metrics/health → caches → leader election → workers; and shuts it down in order on SIGTERM/SIGINT.
  */
 import { KubeConfig } from '@kubernetes/client-node';
+import pRetry from 'p-retry';
 import type { ConfigMap, DaemonSet } from './api/kube.js';
 import type { BindAddress, OperatorOptions } from './config/options.js';
 import { formatIssue, parseNodeAgentConfigMap } from './config/node-agent-config.js';
@@ -18,7 +19,7 @@ import type { BackupPodTemplate } from './exposer/index.js';
 import { EventRecorder } from './runtime/event-recorder.js';
 import { HealthServer } from './runtime/health.js';
 import { HttpKubeClient } from './runtime/kube-client.js';
-import { isNotFound, Resources } from './runtime/kube-api.js';
+import { isNotFound, isTransient, Resources } from './runtime/kube-api.js';
 import type { KubeApi } from './runtime/kube-api.js';
 import { LeaderElector, leaderIdentity } from './runtime/leader-election.js';
 import { Lifecycle } from './runtime/lifecycle.js';
@@ -62,6 +63,42 @@ export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
   return kc;
 }
 
+/** How a start-up read (and `diagnose`) retries transient API errors. */
+export interface ReadRetry {
+  /** Retries after the first attempt. */
+  readonly retries: number;
+  readonly minTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+}
+
+/** Five attempts within about 8 s (backoff 0.5 s → 4 s, jittered): a short API outage, not a crash loop. */
+export const READ_RETRY: ReadRetry = Object.freeze({ retries: 4, minTimeoutMs: 500, maxTimeoutMs: 4_000 });
+
+/**
+ * Runs one API read, retrying transient failures (no answer, 408, 429, 5xx) with jittered exponential backoff.
+ * Any other error, or the last transient one, is thrown as it is, so callers classify it as before.
+ */
+export function readWithRetry<T>(
+  read: () => Promise<T>,
+  onRetry: (err: unknown, attempt: number) => void,
+  policy: ReadRetry = READ_RETRY,
+): Promise<T> {
+  return pRetry(read, {
+    retries: policy.retries,
+    minTimeout: policy.minTimeoutMs,
+    maxTimeout: policy.maxTimeoutMs,
+    randomize: true,
+    shouldRetry: ({ error }) => isTransient(error),
+    onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+      if (retriesLeft > 0 && isTransient(error)) onRetry(error, attemptNumber);
+    },
+  });
+}
+
+function logRetry(logger: Logger, what: string): (err: unknown, attempt: number) => void {
+  return (err, attempt) => logger.warn({ attempt, err: errorText(err) }, `cannot read ${what} yet; retrying`);
+}
+
 /**
  * Reads the node-agent ConfigMap once. Like Velero 1.17+, a named ConfigMap that is missing or invalid stops
  * the operator; unlike Velero, the message names the key and JSON path of every problem.
@@ -70,6 +107,7 @@ export async function loadNodeAgentConfig(
   api: KubeApi,
   options: OperatorOptions,
   logger: Logger,
+  retry: ReadRetry = READ_RETRY,
 ): Promise<NodeAgentConfig> {
   const name = options.nodeAgentConfigMap;
   if (!name) {
@@ -78,7 +116,11 @@ export async function loadNodeAgentConfig(
   }
   let cm: ConfigMap;
   try {
-    cm = await api.get<ConfigMap>(Resources.configMaps, name, options.namespace);
+    cm = await readWithRetry(
+      () => api.get<ConfigMap>(Resources.configMaps, name, options.namespace),
+      logRetry(logger, `node-agent ConfigMap ${options.namespace}/${name}`),
+      retry,
+    );
   } catch (err) {
     if (isNotFound(err)) throw new BootError(`node-agent ConfigMap ${options.namespace}/${name} not found`);
     throw new BootError(`cannot read node-agent ConfigMap ${options.namespace}/${name}: ${errorText(err)}`);
@@ -90,7 +132,7 @@ export async function loadNodeAgentConfig(
       `invalid node-agent ConfigMap ${options.namespace}/${name}:\n${result.errors.map((e) => `  ${formatIssue(e)}`).join('\n')}`,
     );
   }
-  return dropMissingPriorityClass(api, result.config, logger);
+  return dropMissingPriorityClass(api, result.config, logger, retry);
 }
 
 /** Velero drops a priority class that does not exist (pods would be rejected); so do we, loudly. */
@@ -98,11 +140,16 @@ async function dropMissingPriorityClass(
   api: KubeApi,
   config: NodeAgentConfig,
   logger: Logger,
+  retry: ReadRetry,
 ): Promise<NodeAgentConfig> {
   const name = config.priorityClassName;
   if (!name) return config;
   try {
-    await api.get(Resources.priorityClasses, name);
+    await readWithRetry(
+      () => api.get(Resources.priorityClasses, name),
+      logRetry(logger, `PriorityClass ${name}`),
+      retry,
+    );
     return config;
   } catch (err) {
     logger.warn(
@@ -122,6 +169,7 @@ export async function loadBackupPodTemplate(
   api: KubeApi,
   options: OperatorOptions,
   logger: Logger,
+  retry: ReadRetry = READ_RETRY,
 ): Promise<BackupPodTemplate> {
   const overrides: Partial<BackupPodTemplate> = {
     ...(options.backupPodImage ? { image: options.backupPodImage } : {}),
@@ -130,7 +178,11 @@ export async function loadBackupPodTemplate(
   const dsName = options.inheritFromNodeAgent;
   if (dsName) {
     try {
-      const ds = await api.get<DaemonSet>(Resources.daemonSets, dsName, options.namespace);
+      const ds = await readWithRetry(
+        () => api.get<DaemonSet>(Resources.daemonSets, dsName, options.namespace),
+        logRetry(logger, `DaemonSet ${options.namespace}/${dsName}`),
+        retry,
+      );
       const inherited = backupPodTemplateFromDaemonSet(ds);
       if (!inherited.ok) throw new BootError(`DaemonSet ${options.namespace}/${dsName}: ${inherited.message}`);
       for (const w of inherited.warnings) logger.warn({ daemonSet: dsName }, w);

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import type { DataUpload } from '../api/dataupload.js';
 import { phaseOf } from '../api/dataupload.js';
 import { collectExposeObservation, diagnoseExpose, formatExposeReport } from '../diagnostics/index.js';
-import { loadKubeConfig } from '../operator.js';
+import { loadKubeConfig, readWithRetry } from '../operator.js';
 import { HttpKubeClient } from '../runtime/kube-client.js';
 import { isNotFound, Resources } from '../runtime/kube-api.js';
 
@@ -45,7 +45,13 @@ export async function diagnoseCommand(args: string[]): Promise<number> {
   try {
     let du: DataUpload;
     try {
-      du = await api.get<DataUpload>(Resources.dataUploads, name, namespace);
+      du = await readWithRetry(
+        () => api.get<DataUpload>(Resources.dataUploads, name, namespace),
+        (err, attempt) =>
+          process.stderr.write(
+            `warning: cannot read DataUpload ${namespace}/${name} (attempt ${attempt}): ${err instanceof Error ? err.message : String(err)}; retrying\n`,
+          ),
+      );
     } catch (err) {
       if (isNotFound(err)) {
         process.stderr.write(`error: DataUpload ${namespace}/${name} not found\n`);
