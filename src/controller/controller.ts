@@ -20,8 +20,10 @@ import type { KubeApi, ResourceRef } from '../runtime/kube-api.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import { WatchCache } from '../runtime/watch-cache.js';
+import type { Indexer } from '../runtime/watch-cache.js';
 import { WorkQueue } from '../runtime/work-queue.js';
 import { Executor } from './executor.js';
+import { Index, snapshotHandlesOf } from './indexes.js';
 import type { EventSink } from './executor.js';
 import { Observer } from './observe.js';
 import type { Stores } from './observe.js';
@@ -69,7 +71,7 @@ export class DataUploadController {
     const byResource = new Map<ResourceRef, WatchCache<KubeObject>>();
     const cache = <T extends KubeObject>(
       resource: ResourceRef,
-      extra: { namespace?: string; labelSelector?: string } = {},
+      extra: { namespace?: string; labelSelector?: string; indexers?: Record<string, Indexer<T>> } = {},
     ): WatchCache<T> => {
       const c = new WatchCache<T>({
         api: options.api,
@@ -77,6 +79,7 @@ export class DataUploadController {
         logger: options.logger.child({ cache: resource.resource }),
         watchTimeoutSeconds: options.watchTimeoutSeconds,
         ...extra,
+        indexers: extra.indexers as Record<string, Indexer<KubeObject>> | undefined,
       });
       byResource.set(resource, c as unknown as WatchCache<KubeObject>);
       return c;
@@ -90,7 +93,9 @@ export class DataUploadController {
       persistentVolumeClaims: cache<PersistentVolumeClaim>(Resources.persistentVolumeClaims),
       persistentVolumes: cache<PersistentVolume>(Resources.persistentVolumes),
       volumeSnapshots: cache<VolumeSnapshot>(Resources.volumeSnapshots),
-      volumeSnapshotContents: cache<VolumeSnapshotContent>(Resources.volumeSnapshotContents),
+      volumeSnapshotContents: cache<VolumeSnapshotContent>(Resources.volumeSnapshotContents, {
+        indexers: { [Index.snapshotHandle]: snapshotHandlesOf },
+      }),
       nodes: cache<Node>(Resources.nodes),
     };
     this.overlay = new WriteOverlay({

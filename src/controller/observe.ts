@@ -15,13 +15,19 @@ import type {
 import { LABEL_EXPOSE_ON_GOING, LABEL_NODE_OS } from '../api/names.js';
 import { Resources } from '../runtime/kube-api.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
+import { Index } from './indexes.js';
 import type { WriteOverlay } from './overlay.js';
-import type { Observed } from './types.js';
+import type { Observed, Refusal } from './types.js';
 
 /** The read side of a watch cache. */
 export interface ReadStore<T extends KubeObject> {
   get(name: string, namespace?: string): T | undefined;
   list(): readonly T[];
+}
+
+/** A read store with secondary indexes (see `indexes.ts`). */
+export interface IndexedReadStore<T extends KubeObject> extends ReadStore<T> {
+  byIndex(index: string, value: string): readonly T[];
 }
 
 /** Every cache the controller reads. */
@@ -31,7 +37,8 @@ export interface Stores {
   persistentVolumeClaims: ReadStore<PersistentVolumeClaim>;
   persistentVolumes: ReadStore<PersistentVolume>;
   volumeSnapshots: ReadStore<VolumeSnapshot>;
-  volumeSnapshotContents: ReadStore<VolumeSnapshotContent>;
+  /** Indexed by {@link Index.snapshotHandle}. */
+  volumeSnapshotContents: IndexedReadStore<VolumeSnapshotContent>;
   nodes: ReadStore<Node>;
 }
 
@@ -52,8 +59,9 @@ export class Observer {
   /**
    * Everything plan() needs about one DataUpload.
    * @param pendingAccepts DataUploads this process accepted that the cache may not show yet.
+   * @param refused Writes the API server refused for good earlier in this reconcile pass.
    */
-  observe(du: DataUpload, pendingAccepts: ReadonlySet<string> = new Set()): Observed {
+  observe(du: DataUpload, pendingAccepts: ReadonlySet<string> = new Set(), refused: readonly Refusal[] = []): Observed {
     const ns = du.metadata.namespace!;
     const name = du.metadata.name!;
     const sourceNs = du.spec.sourceNamespace;
@@ -70,10 +78,7 @@ export class Observer {
       : undefined;
     const backupVs = this.read(Resources.volumeSnapshots, this.stores.volumeSnapshots, name, ns);
     const backupVsc = this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, name);
-    const boundName = sourceVs?.status?.boundVolumeSnapshotContentName;
-    const sourceVsc = boundName
-      ? this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, boundName)
-      : this.sourceContentByHandle(backupVsc);
+    const sourceVsc = this.sourceContent(sourceVs, backupVsc);
     const backupPvc = this.read(Resources.persistentVolumeClaims, this.stores.persistentVolumeClaims, name, ns);
     const pvName = backupPvc?.spec?.volumeName;
     const backupPv = pvName ? this.read(Resources.persistentVolumes, this.stores.persistentVolumes, pvName) : undefined;
@@ -94,27 +99,30 @@ export class Observer {
       selectedNode,
       nodesByOs: this.nodesByOs(),
       exposeOnGoing: this.exposeOnGoing(du, pendingAccepts),
+      ...(refused.length > 0 ? { refused } : {}),
     };
   }
 
   /**
-   * Once the source snapshot is deleted, its content is only findable by the snapshot handle it shares with the
-   * backup content. This keeps a restart between "delete source snapshot" and "delete source content" from
-   * leaking the content.
+   * The source content. Before the backup content exists it is the one the source snapshot is bound to. From then
+   * on it is the other content on the backup content's snapshot handle: that stays findable after the source
+   * snapshot is deleted (a restart, a cancel between "delete source snapshot" and "delete source content"), and a
+   * newer snapshot that reuses the source snapshot's name, bound to another handle, is never mistaken for it.
    */
-  private sourceContentByHandle(backupVsc: VolumeSnapshotContent | undefined): VolumeSnapshotContent | undefined {
+  private sourceContent(
+    sourceVs: VolumeSnapshot | undefined,
+    backupVsc: VolumeSnapshotContent | undefined,
+  ): VolumeSnapshotContent | undefined {
     const handle = backupVsc?.spec.source.snapshotHandle;
-    if (!handle) return undefined;
-    const match = this.stores.volumeSnapshotContents
-      .list()
-      .find(
-        (vsc) =>
-          vsc.metadata.name !== backupVsc.metadata.name &&
-          (vsc.status?.snapshotHandle === handle || vsc.spec.source.snapshotHandle === handle),
-      );
-    return match
-      ? this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, match.metadata.name!)
-      : undefined;
+    let name: string | undefined;
+    if (handle) {
+      name = this.stores.volumeSnapshotContents
+        .byIndex(Index.snapshotHandle, handle)
+        .find((vsc) => vsc.metadata.name !== backupVsc.metadata.name)?.metadata.name;
+    } else {
+      name = sourceVs?.status?.boundVolumeSnapshotContentName;
+    }
+    return name ? this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, name) : undefined;
   }
 
   private nodesByOs(): Record<string, number> {

@@ -8,7 +8,7 @@
  */
 import { isBuiltInDataMover, isTerminalPhase, Phase, phaseOf } from '../api/dataupload.js';
 import type { DataUpload } from '../api/dataupload.js';
-import type { Pod, VolumeSnapshot } from '../api/kube.js';
+import type { Pod, VolumeSnapshot, VolumeSnapshotContent } from '../api/kube.js';
 import {
   ACCEPTOR_NAME,
   ANNOTATION_ACCEPTED_BY,
@@ -28,6 +28,8 @@ import {
 import { parseQuantity } from '../api/quantity.js';
 import { Resources } from '../runtime/kube-api.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
+import { describeRefusal, isRefusedAction } from './errors.js';
+import { snapshotHandlesOf } from './indexes.js';
 import type { Action, Decision, EventIntent, Observed, PlanContext } from './types.js';
 import { invalidSpecReason } from './validate.js';
 
@@ -124,6 +126,12 @@ function planAccepted(o: Observed, ctx: PlanContext): Decision {
   if (du.spec.cancel) return cancel(du, 'canceled while Accepted');
   const invalid = invalidSpecReason(du);
   if (invalid) return fail(invalid, warning('InvalidSpec', 'Validate', invalid));
+  const refusal = o.refused?.[0];
+  if (refusal) {
+    // Retrying cannot help (see errors.ts): fail now instead of holding the queue slot until the timeout.
+    const message = describeRefusal(refusal);
+    return fail(message, warning('ExposeRejected', 'Expose', message));
+  }
   const deadline = acceptedAt(du) + ctx.prepareTimeoutMs;
   if (ctx.now >= deadline) {
     return act(
@@ -341,56 +349,87 @@ function planRehoming(o: Observed): Decision | undefined {
 }
 
 /**
- * Terminal DataUploads: delete what exposing left behind, in Velero's order (pod, PVC with its PV set to
- * Delete, backup snapshot, source snapshot), then drop the finalizer. The finalizer stays until the children are
- * gone (at most {@link CLEANUP_GRACE_MS}), so deleting a DataUpload mid-cleanup cannot orphan the snapshot, which
- * has no owner reference.
+ * Terminal DataUploads: delete what exposing left behind, then drop the finalizer. The finalizer stays until every
+ * child is gone (at most {@link CLEANUP_GRACE_MS} for deletions that were asked for but hang), so deleting a
+ * DataUpload mid-cleanup cannot orphan a snapshot, which has no owner reference.
  */
 function planTerminal(o: Observed, ctx: PlanContext): Decision {
   const du = o.du;
   // What another acceptor exposed, it cleans up; we only clean up what we exposed or ended before acceptance.
   const ours = acceptedByUs(du) || !du.status?.acceptedByNode;
-  const cleanup: CleanupStep = ours ? planCleanup(o) : { reason: 'NotOurs', message: 'exposed by another controller' };
-  if (cleanup.action) return act(cleanup.action, cleanup.reason, cleanup.message);
+  const cleanup: CleanupResult = ours ? planCleanup(o) : { pending: [], skipped: [] };
+  if (cleanup.step) return act(cleanup.step.action, cleanup.step.reason, cleanup.step.message);
   const finishedAt =
     Date.parse(du.status?.completionTimestamp ?? '') || Date.parse(du.metadata.creationTimestamp ?? '') || ctx.now;
-  if (cleanup.pending && ctx.now - finishedAt < CLEANUP_GRACE_MS) {
-    return wait('WaitingForCleanup', `waiting for ${cleanup.pending} to be deleted`, DELETION_RETRY_MS);
+  if (cleanup.pending.length > 0 && ctx.now - finishedAt < CLEANUP_GRACE_MS) {
+    return wait('WaitingForCleanup', `waiting for ${cleanup.pending.join(', ')} to be deleted`, DELETION_RETRY_MS);
   }
   if (hasFinalizer(du)) {
+    const skipped = cleanup.skipped.join('; ');
     return act(
       {
         type: 'patchDataUpload',
         patch: { metadata: { finalizers: (du.metadata.finalizers ?? []).filter((f) => f !== DATAUPLOAD_FINALIZER) } },
+        ...(skipped ? { event: warning('CleanupRejected', 'Cleanup', `left behind: ${skipped}`) } : {}),
       },
       'RemoveFinalizer',
-      `removing finalizer ${DATAUPLOAD_FINALIZER}`,
+      `removing finalizer ${DATAUPLOAD_FINALIZER}${skipped ? `; left behind: ${skipped}` : ''}`,
     );
   }
   return done('Terminal', `phase ${phaseOf(du)}`);
 }
 
 interface CleanupStep {
-  action?: Action;
+  action: Action;
   reason: string;
   message: string;
-  /** What is still being deleted, when nothing is left to do but wait. */
-  pending?: string;
 }
 
-function planCleanup(o: Observed): CleanupStep {
+interface CleanupResult {
+  /** The next write, if any is left. */
+  step?: CleanupStep;
+  /** Objects whose deletion was asked for and has not finished. */
+  pending: string[];
+  /** Writes the API server refused for good in this pass: what cleanup had to leave behind. */
+  skipped: string[];
+}
+
+/** The first cleanup write that is due and that the API server has not refused in this pass. */
+function planCleanup(o: Observed): CleanupResult {
+  const result: CleanupResult = { pending: [], skipped: [] };
+  for (const step of cleanupSteps(o, result.pending)) {
+    const refusal = o.refused?.find((r) => isRefusedAction(r, step.action));
+    if (!refusal) return { ...result, step };
+    result.skipped.push(describeRefusal(refusal));
+  }
+  return result;
+}
+
+/**
+ * Every cleanup write that is due, in order; the caller takes the first it can. Deletions that are already under
+ * way are added to `pending`. The order is Velero's (pod, PVC with its PV set to Delete, snapshots), and among the
+ * snapshots it keeps one rule from the objects that exist, whatever step exposing had reached:
+ *
+ * **The storage snapshot is released exactly once, by the backup content.** Once the backup content exists it
+ * shares its snapshot handle with the source content. So the source content is first set to Retain (if exposing
+ * had not got there yet), the source snapshot is deleted, then the source content (Retain: the storage snapshot
+ * stays), and only then the backup snapshot, whose content (Delete) releases the storage snapshot. The source
+ * content is found by that handle as long as the backup content exists, so the backup snapshot is deleted last:
+ * a restart at any point still finds everything. Before the backup content exists, the source snapshot and its
+ * content are left to their own deletion policy, as in Velero's cleanup.
+ */
+function* cleanupSteps(o: Observed, pending: string[]): Generator<CleanupStep> {
   const du = o.du;
-  const pending: string[] = [];
   const pod = o.backupPod && ownedBy(o.backupPod, du) ? o.backupPod : undefined;
   if (pod) {
-    if (!pod.metadata.deletionTimestamp) return deleteStep(Resources.pods, pod, 'DeleteBackupPod');
-    pending.push(`pod ${objName(pod)}`);
+    if (!pod.metadata.deletionTimestamp) yield deleteStep(Resources.pods, pod, 'DeleteBackupPod');
+    else pending.push(`pod ${objName(pod)}`);
   }
   const pvc = o.backupPvc && ownedBy(o.backupPvc, du) ? o.backupPvc : undefined;
   if (pvc) {
     const pv = o.backupPv;
     if (pv && pv.spec?.persistentVolumeReclaimPolicy !== 'Delete' && !pv.metadata.deletionTimestamp) {
-      return {
+      yield {
         action: {
           type: 'patch',
           resource: Resources.persistentVolumes,
@@ -401,25 +440,66 @@ function planCleanup(o: Observed): CleanupStep {
         message: `setting reclaim policy Delete on PV ${pv.metadata.name}`,
       };
     }
-    if (!pvc.metadata.deletionTimestamp) return deleteStep(Resources.persistentVolumeClaims, pvc, 'DeleteBackupPVC');
-    pending.push(`PVC ${objName(pvc)}`);
+    if (!pvc.metadata.deletionTimestamp) yield deleteStep(Resources.persistentVolumeClaims, pvc, 'DeleteBackupPVC');
+    else pending.push(`PVC ${objName(pvc)}`);
+  }
+
+  const backupVsc = o.backupVsc;
+  const sourceVsc = o.sourceVsc && backupVsc && sharesHandle(o.sourceVsc, backupVsc) ? o.sourceVsc : undefined;
+  if (sourceVsc && !sourceVsc.metadata.deletionTimestamp && sourceVsc.spec.deletionPolicy !== 'Retain') {
+    yield retainStep(sourceVsc, 'RetainSourceContent');
+  }
+  if (
+    sourceVsc?.metadata.deletionTimestamp &&
+    sourceVsc.spec.deletionPolicy !== 'Retain' &&
+    backupVsc &&
+    !backupVsc.metadata.deletionTimestamp &&
+    backupVsc.spec.deletionPolicy !== 'Retain'
+  ) {
+    // Someone deleted the source content before it was retained: it releases the storage snapshot, not the backup one.
+    yield retainStep(backupVsc, 'RetainBackupContent');
+  }
+  const source = o.sourceVs;
+  if (source && createdBeforeFinish(source, du)) {
+    if (!source.metadata.deletionTimestamp) yield deleteStep(Resources.volumeSnapshots, source, 'DeleteSourceSnapshot');
+    else pending.push(`VolumeSnapshot ${objName(source)}`);
+  }
+  if (sourceVsc) {
+    if (!sourceVsc.metadata.deletionTimestamp) {
+      yield deleteStep(Resources.volumeSnapshotContents, sourceVsc, 'DeleteSourceContent');
+    } else pending.push(`VolumeSnapshotContent ${objName(sourceVsc)}`);
   }
   const vs = o.backupVs;
   if (vs) {
-    if (!vs.metadata.deletionTimestamp) return deleteStep(Resources.volumeSnapshots, vs, 'DeleteBackupSnapshot');
-    pending.push(`VolumeSnapshot ${objName(vs)}`);
+    if (!vs.metadata.deletionTimestamp) yield deleteStep(Resources.volumeSnapshots, vs, 'DeleteBackupSnapshot');
+    else pending.push(`VolumeSnapshot ${objName(vs)}`);
   }
-  const source = o.sourceVs;
-  if (source && createdBeforeFinish(source, du) && !source.metadata.deletionTimestamp) {
-    return deleteStep(Resources.volumeSnapshots, source, 'DeleteSourceSnapshot');
+  // The snapshot controller deletes the backup content with its snapshot (policy Delete). One left alone once its
+  // snapshot is gone would leak the storage snapshot (or, when Retain, the object), so delete it ourselves.
+  if (backupVsc && !vs) {
+    if (!backupVsc.metadata.deletionTimestamp) {
+      yield deleteStep(Resources.volumeSnapshotContents, backupVsc, 'DeleteBackupContent');
+    } else pending.push(`VolumeSnapshotContent ${objName(backupVsc)}`);
   }
-  // Velero relies on the snapshot controller to delete the backup content with its snapshot (policy Delete). A
-  // content left alone once its snapshot is gone would leak the storage snapshot, so delete it ourselves.
-  const vsc = o.backupVsc;
-  if (vsc && !vs && vsc.spec.deletionPolicy === 'Delete' && !vsc.metadata.deletionTimestamp) {
-    return deleteStep(Resources.volumeSnapshotContents, vsc, 'DeleteBackupContent');
-  }
-  return { reason: 'CleanedUp', message: 'nothing left to delete', pending: pending.join(', ') || undefined };
+}
+
+function retainStep(vsc: VolumeSnapshotContent, reason: string): CleanupStep {
+  return {
+    action: {
+      type: 'patch',
+      resource: Resources.volumeSnapshotContents,
+      name: vsc.metadata.name!,
+      patch: { spec: { deletionPolicy: 'Retain' } },
+    },
+    reason,
+    message: `setting deletionPolicy Retain on VolumeSnapshotContent ${vsc.metadata.name}`,
+  };
+}
+
+/** Whether two contents refer to the same storage snapshot. */
+function sharesHandle(a: VolumeSnapshotContent, b: VolumeSnapshotContent): boolean {
+  const handles = snapshotHandlesOf(b);
+  return snapshotHandlesOf(a).some((h) => handles.includes(h));
 }
 
 function deleteStep(

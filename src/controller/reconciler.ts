@@ -9,11 +9,12 @@ import type { DataUpload } from '../api/dataupload.js';
 import { LABEL_EXPOSE_ON_GOING } from '../api/names.js';
 import { Resources } from '../runtime/kube-api.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
+import { isRefusedAction, refusalOf } from './errors.js';
 import { StaleDataUploadError } from './executor.js';
 import type { Executor } from './executor.js';
 import type { Observer } from './observe.js';
 import { plan } from './plan.js';
-import type { Action, Decision, PlanContext } from './types.js';
+import type { Action, Decision, PlanContext, Refusal } from './types.js';
 
 /** The controller's name in logs and metrics. */
 export const CONTROLLER_NAME = 'dataupload';
@@ -86,6 +87,8 @@ export class DataUploadReconciler {
   async reconcile(key: string): Promise<ReconcileOutcome> {
     const [namespace, name] = splitKey(key);
     const log = this.deps.logger.child({ controller: CONTROLLER_NAME, namespace, name, reconcileID: randomUUID() });
+    // Writes refused for good in this pass; plan() fails the DataUpload on one, or skips it during cleanup.
+    const refused: Refusal[] = [];
     for (let step = 0; step < MAX_STEPS; step++) {
       const du = this.deps.observer.dataUpload(namespace, name);
       if (!du) {
@@ -93,7 +96,7 @@ export class DataUploadReconciler {
         return 'success';
       }
       this.prunePendingAccept(key, du);
-      const observed = this.deps.observer.observe(du, this.pendingAccepts);
+      const observed = this.deps.observer.observe(du, this.pendingAccepts, refused);
       const decision = plan(observed, { ...this.deps.context, now: this.deps.now() });
       if (decision.kind !== 'act') {
         this.settle(key, du, decision, log);
@@ -109,6 +112,12 @@ export class DataUploadReconciler {
         if (accepting) this.pendingAccepts.delete(key);
         if (err instanceof StaleDataUploadError) {
           log.debug({ phase: phaseOf(du) }, err.message);
+          continue;
+        }
+        const refusal = refusalOf(decision.action, err);
+        if (refusal && !refused.some((r) => isRefusedAction(r, decision.action))) {
+          log.warn({ phase: phaseOf(du), reason: decision.reason, err: errorText(err) }, `${decision.message} refused`);
+          refused.push(refusal);
           continue;
         }
         log.warn({ phase: phaseOf(du), reason: decision.reason, err: errorText(err) }, `${decision.message} failed`);

@@ -40,6 +40,21 @@ export interface Observed {
   nodesByOs: Readonly<Record<string, number>>;
   /** Other DataUploads that currently carry `velero.io/expose-on-going=true`. */
   exposeOnGoing: number;
+  /** Writes the API server refused for good earlier in this reconcile pass (see `errors.ts`). */
+  refused?: readonly Refusal[];
+}
+
+/** A write to a child object that the API server refused for a reason retrying will not change. */
+export interface Refusal {
+  verb: 'create' | 'patch' | 'delete';
+  resource: ResourceRef;
+  name: string;
+  namespace?: string;
+  /** HTTP status and Status reason, e.g. 403 Forbidden, 422 Invalid. */
+  code: number;
+  reason: string;
+  /** The API server's own words. */
+  message: string;
 }
 
 /** What the operator was started with; constant for the life of the process. */

@@ -65,7 +65,15 @@ export interface WatchCacheOptions {
   readonly freeze?: boolean;
   /** Drop `metadata.managedFields` from cached objects; default true. */
   readonly stripManagedFields?: boolean;
+  /**
+   * Secondary indexes, by name: each function returns the index values of an object (none to leave it out).
+   * {@link WatchCache.byIndex} answers from them without scanning the store.
+   */
+  readonly indexers?: Readonly<Record<string, Indexer<KubeObject>>>;
 }
+
+/** The values under which an object is filed in one secondary index. */
+export type Indexer<T extends KubeObject> = (object: T) => readonly string[];
 
 /** Counters for metrics, health and tests. */
 export interface WatchCacheStats {
@@ -166,7 +174,7 @@ export function applyWatchEvent<T extends KubeObject>(
   if (type === 'DELETED') {
     if (old === undefined) return undefined;
     store.delete(key);
-    return { type: 'deleted', object };
+    return { type: 'deleted', object, old };
   }
   store.set(key, object);
   if (old === undefined) return { type: 'added', object };
@@ -216,6 +224,8 @@ export class WatchCache<T extends KubeObject> {
   readonly #o: Settings;
   #store = new Map<string, T>();
   readonly #handlers = new Set<CacheEventHandler<T>>();
+  /** index name → index value → keys of the objects filed under it. */
+  readonly #indexes = new Map<string, Map<string, Set<string>>>();
   readonly #stop = new AbortController();
   #resourceVersion: string | undefined;
   #synced = false;
@@ -238,6 +248,7 @@ export class WatchCache<T extends KubeObject> {
 
   constructor(options: WatchCacheOptions) {
     this.#o = settingsOf(options);
+    for (const name of Object.keys(options.indexers ?? {})) this.#indexes.set(name, new Map());
     this.synced = new Promise<void>((resolve) => {
       this.#resolveSynced = resolve;
     });
@@ -277,6 +288,23 @@ export class WatchCache<T extends KubeObject> {
   list(filter?: (object: T) => boolean): T[] {
     const all = [...this.#store.values()];
     return filter === undefined ? all : all.filter(filter);
+  }
+
+  /**
+   * The cached objects filed under `value` in the secondary index `index`, read-only. Costs one map lookup per
+   * match, whatever the size of the store.
+   */
+  byIndex(index: string, value: string): T[] {
+    const table = this.#indexes.get(index);
+    if (table === undefined) throw new Error(`watch cache for ${this.#o.resource.resource} has no index ${index}`);
+    const keys = table.get(value);
+    if (keys === undefined) return [];
+    const found: T[] = [];
+    for (const key of keys) {
+      const object = this.#store.get(key);
+      if (object !== undefined) found.push(object);
+    }
+    return found;
   }
 
   /** Every cached key, for a periodic resync by the controller. */
@@ -488,7 +516,30 @@ export class WatchCache<T extends KubeObject> {
     return this.#o.freeze ? freezeParsedJson(stripped) : stripped;
   }
 
+  /** Keeps the secondary indexes in step with one store change (every change is emitted as an event). */
+  #reindex(event: CacheEvent<T>): void {
+    if (this.#indexes.size === 0) return;
+    const key = objectKey(event.object);
+    for (const [name, table] of this.#indexes) {
+      const indexer = this.#o.indexers![name]!;
+      const before = event.type === 'added' ? [] : indexer(event.old ?? event.object);
+      const after = event.type === 'deleted' ? [] : indexer(event.object);
+      for (const value of before) {
+        if (after.includes(value)) continue;
+        const keys = table.get(value);
+        keys?.delete(key);
+        if (keys?.size === 0) table.delete(value);
+      }
+      for (const value of after) {
+        let keys = table.get(value);
+        if (keys === undefined) table.set(value, (keys = new Set()));
+        keys.add(key);
+      }
+    }
+  }
+
   #emit(event: CacheEvent<T>): void {
+    this.#reindex(event);
     for (const handler of this.#handlers) {
       try {
         handler(event);

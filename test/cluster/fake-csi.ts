@@ -167,7 +167,12 @@ export class FakeCsi {
     }
   }
 
-  /** The cache may lag behind the API; ask the API whether the snapshot is really gone before deleting. */
+  /**
+   * The cache may lag behind the API, so both facts are checked live before deleting: the snapshot is really gone,
+   * and the content still says Delete (an operator may have just set it to Retain to take its handle over, as
+   * Velero's exposer does). The delete carries the content's resourceVersion as a precondition, so a Retain that
+   * lands between the read and the delete wins; a real snapshot controller never deletes a Retain content.
+   */
   private async deleteOrphanContent(content: SnapshotContent, why: string): Promise<void> {
     const ref = content.spec.volumeSnapshotRef;
     const path = `${SNAPSHOT_PATH}/namespaces/${ref.namespace}/volumesnapshots/${ref.name}`;
@@ -175,7 +180,24 @@ export class FakeCsi {
     if (res.status === 200 && res.body.metadata.uid === ref.uid) return;
     if (res.status !== 200 && res.status !== 404) throw new Error(`GET ${path}: ${res.status}`);
     const contentPath = `${SNAPSHOT_PATH}/volumesnapshotcontents/${content.metadata.name}`;
-    await ignoring(404, this.opts.client.call({ method: 'DELETE', path: contentPath }));
+    const live = await this.opts.client.send<SnapshotContent>({ path: contentPath });
+    if (live.status === 404) return;
+    if (live.status !== 200) throw new Error(`GET ${contentPath}: ${live.status}`);
+    const fresh = live.body;
+    if (fresh.metadata.uid !== content.metadata.uid || fresh.metadata.deletionTimestamp) return;
+    if (fresh.spec.deletionPolicy !== 'Delete') return;
+    const deleted = await this.opts.client.send({
+      method: 'DELETE',
+      path: contentPath,
+      body: {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        preconditions: { uid: fresh.metadata.uid, resourceVersion: fresh.metadata.resourceVersion },
+      },
+    });
+    // 409: it changed since the read (e.g. set to Retain); the next pass decides again from the new state.
+    if (deleted.status === 404 || deleted.status === 409) return;
+    if (deleted.status < 200 || deleted.status >= 300) throw new Error(`DELETE ${contentPath}: ${deleted.status}`);
     this.opts.log(`delete vsc ${content.metadata.name}: ${why}`);
   }
 

@@ -78,7 +78,7 @@ describe('diffRelist', () => {
 describe('applyWatchEvent', () => {
   test('a delete of an object the cache no longer holds gives no second delete', () => {
     const store = storeOf(obj('a', '1'));
-    assert.deepEqual(summary([applyWatchEvent(store, 'DELETED', obj('a', '2'))!]), ['deleted a@2']);
+    assert.deepEqual(summary([applyWatchEvent(store, 'DELETED', obj('a', '2'))!]), ['deleted a@2 (was 1)']);
     assert.equal(applyWatchEvent(store, 'DELETED', obj('a', '2')), undefined);
     assert.equal(store.size, 0);
   });

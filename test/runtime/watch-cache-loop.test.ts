@@ -110,7 +110,10 @@ class RecordingLogger implements CacheLogger {
   }
 }
 
-function setup(initial: KubeList[] = [listOf('10', [obj('a', '5'), obj('b', '6')])]) {
+function setup(
+  initial: KubeList[] = [listOf('10', [obj('a', '5'), obj('b', '6')])],
+  indexers?: Record<string, (o: KubeObject) => readonly string[]>,
+) {
   const api = new ScriptedApi();
   for (const page of initial) api.listAnswers.push(() => page);
   const clock = new ManualClock();
@@ -123,6 +126,7 @@ function setup(initial: KubeList[] = [listOf('10', [obj('a', '5'), obj('b', '6')
     clock,
     random: () => 0.5,
     logger,
+    indexers,
   });
   const events: string[] = [];
   cache.onEvent((e: CacheEvent<KubeObject>) =>
@@ -172,10 +176,41 @@ describe('WatchCache', () => {
     s.emit({ type: 'DELETED', object: obj('b', '13') });
     s.emit({ type: 'DELETED', object: obj('b', '13') });
     assert.deepEqual(t.events.slice(2), ['updated a@11', 'added c@12', 'deleted b@13']);
-    assert.deepEqual(old, ['5', undefined, undefined]);
+    assert.deepEqual(old, ['5', undefined, '6'], 'a delete carries the state it had in the cache');
     assert.deepEqual((t.cache.get('a', 'ns') as { data?: unknown } | undefined)?.data, { k: 'v' });
     assert.deepEqual(t.cache.keys().sort(), ['ns/a', 'ns/c']);
     assert.equal(t.cache.stats().resourceVersion, '13');
+    await stop(t);
+  });
+
+  test('a secondary index follows adds, updates, deletes and relists without scanning', async () => {
+    const colour = (o: KubeObject) => {
+      const c = (o as { data?: { colour?: string } }).data?.colour;
+      return c ? [c] : [];
+    };
+    const t = setup(
+      [listOf('10', [obj('a', '5', { data: { colour: 'red' } }), obj('b', '6', { data: { colour: 'red' } })])],
+      { colour },
+    );
+    await t.cache.synced;
+    await flush();
+    const names = (value: string) =>
+      t.cache
+        .byIndex('colour', value)
+        .map((o) => o.metadata.name)
+        .sort();
+    assert.deepEqual(names('red'), ['a', 'b']);
+    const s = t.api.lastSession();
+    s.emit({ type: 'MODIFIED', object: obj('a', '11', { data: { colour: 'blue' } }) });
+    s.emit({ type: 'ADDED', object: obj('c', '12') });
+    assert.deepEqual([names('red'), names('blue')], [['b'], ['a']]);
+    s.emit({ type: 'DELETED', object: obj('b', '13') });
+    assert.deepEqual(names('red'), [], 'a delete unfiles the object under the values it was filed under');
+    t.api.listAnswers.push(() => listOf('20', [obj('c', '14', { data: { colour: 'red' } })]));
+    s.emit({ type: 'ERROR', object: { metadata: {}, code: 410, reason: 'Expired' } as unknown as KubeObject });
+    await flush();
+    assert.deepEqual([names('red'), names('blue')], [['c'], []], 'a relist re-files every change');
+    assert.throws(() => t.cache.byIndex('size', 'x'), /no index size/);
     await stop(t);
   });
 
