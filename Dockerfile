@@ -2,9 +2,11 @@
 # dataupload-operator image: compiled JavaScript on Node 24 LTS, production dependencies only, non-root, and no
 # writes at runtime (the Deployment mounts the root filesystem read-only).
 # Build: docker build -t dataupload-operator:latest .
+# The Node version is pinned exactly, in every stage: `npm test` runs the suite on this same version
+# (test/node24/node24.ts fetches it), so bump both together.
 
 # Compile TypeScript to dist/ with the full (dev) dependency set.
-FROM node:24-bookworm-slim AS build
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -13,13 +15,13 @@ COPY src ./src
 RUN npm run build
 
 # Install the runtime dependencies alone, exactly as the lockfile pins them; no install scripts are needed.
-FROM node:24-bookworm-slim AS deps
+FROM node:24.22.3-bookworm-slim AS deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-FROM node:24-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 # Source maps turn stack traces of dist/*.js back into src/*.ts line numbers.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps

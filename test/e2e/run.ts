@@ -1,7 +1,9 @@
 /**
  * `npm run test:e2e`: builds (or finds) the control-plane binaries, starts one cluster with the fake CSI layer,
- * runs every `test/e2e/**\/*.test.ts` against it with `DUO_E2E_STATE` pointing at its state file, and always
- * stops the cluster afterwards. Exits with the test runner's exit code.
+ * runs every `test/e2e/**\/*.test.ts` against it with `DUO_E2E_STATE` pointing at its state file, then runs the
+ * controller file again on the image's Node 24 against the same cluster (the operator it spawns runs on
+ * `process.execPath`, so on Node 24 too), and always stops the cluster afterwards. Exits with the first failing
+ * pass's exit code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -9,6 +11,10 @@ import { join, relative } from 'node:path';
 import { REPO_ROOT } from '../cluster/paths.js';
 import { buildBinaries } from '../cluster/control-plane.js';
 import { clusterState, startCluster, STATE_ENV, type Cluster } from '../cluster/index.js';
+import { ensureNode24, NODE24_VERSION } from '../node24/node24.js';
+
+/** The files that run a second time on the Node of the image. */
+const NODE24_E2E_FILES = ['test/e2e/controller.test.ts'];
 
 /** Every e2e test file, as repo-relative paths in a stable order. */
 function findTestFiles(dir: string): string[] {
@@ -25,8 +31,12 @@ function seconds(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }
 
-function runTests(files: string[], stateFile: string): { child: ChildProcess; done: Promise<number> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+function runTests(
+  files: string[],
+  stateFile: string,
+  node = process.execPath,
+): { child: ChildProcess; done: Promise<number> } {
+  const child = spawn(node, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
     cwd: REPO_ROOT,
     stdio: 'inherit',
     env: { ...process.env, [STATE_ENV]: stateFile },
@@ -45,6 +55,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const binDir = await buildBinaries();
+  const node24 = ensureNode24();
   const started = Date.now();
   let cluster: Cluster | undefined;
   let tests: ChildProcess | undefined;
@@ -67,7 +78,14 @@ async function main(): Promise<number> {
     tests = run.child;
     const code = await run.done;
     console.error(`e2e: ${files.length} test files finished in ${seconds(testsStarted)} with exit code ${code}`);
-    return code;
+    const node24Started = Date.now();
+    const second = runTests(NODE24_E2E_FILES, stateFile, node24);
+    tests = second.child;
+    const node24Code = await second.done;
+    console.error(
+      `e2e: ${NODE24_E2E_FILES.join(', ')} on Node ${NODE24_VERSION} finished in ${seconds(node24Started)} with exit code ${node24Code}`,
+    );
+    return code !== 0 ? code : node24Code;
   } finally {
     const stopStarted = Date.now();
     await stopCluster();

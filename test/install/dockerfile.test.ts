@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { argsOf, copiesOf, envOf, execForm, parseStages, type Stage } from './dockerfile.js';
 import { REPO_ROOT } from './manifests.js';
+import { NODE24_VERSION } from '../node24/node24.js';
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
 const stages = parseStages(read('Dockerfile'));
@@ -29,11 +30,23 @@ function sourceStageOf(path: string): Stage {
 }
 
 describe('Dockerfile', () => {
-  test('every stage builds on a Node 24 image', () => {
+  test('every stage builds on the exact Node 24 release that npm test runs the suite on', () => {
     assert.ok(stages.length >= 2, 'multi-stage');
+    assert.match(NODE24_VERSION, /^24\.\d+\.\d+$/);
     for (const stage of stages) {
-      assert.match(stage.image, /^(docker\.io\/(library\/)?)?node:24[-.\w]*$|^gcr\.io\/distroless\/nodejs24/);
+      assert.equal(stage.image, `node:${NODE24_VERSION}-bookworm-slim`, stage.name ?? 'the runtime stage');
     }
+  });
+
+  test('npm test runs the unit tests and the controller end-to-end file on that Node too', () => {
+    assert.match(pkg.scripts.test!, /npm run test:unit && npm run test:unit:node24 && npm run test:e2e/);
+    assert.match(pkg.scripts['test:unit:node24']!, /^tsx test\/node24\/node24\.ts --import tsx --test /);
+    assert.equal(
+      pkg.scripts['test:unit:node24']!.replace(/^tsx test\/node24\/node24\.ts /, ''),
+      pkg.scripts['test:unit']!.replace(/^node /, ''),
+      'the same files as test:unit',
+    );
+    assert.match(read('test/e2e/run.ts'), /NODE24_E2E_FILES = \['test\/e2e\/controller\.test\.ts'/);
   });
 
   test('the runtime stage runs as the non-root uid the Deployment expects', () => {
