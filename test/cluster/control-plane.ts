@@ -116,7 +116,17 @@ export async function makeRunDir(): Promise<string> {
 
 /** Runs `build-binaries.sh` (a no-op when the binaries exist; progress on our stderr) and returns the bin dir. */
 export function buildBinaries(): Promise<string> {
-  const script = join(REPO_ROOT, 'test/cluster/build-binaries.sh');
+  return runBuildScript('build-binaries.sh');
+}
+
+/** Runs `build-velero.sh` (a no-op when the binary exists) and returns the dir holding Velero's `velero` binary. */
+export function buildVelero(): Promise<string> {
+  return runBuildScript('build-velero.sh');
+}
+
+/** Runs a build script of this directory that prints its output directory on its last stdout line. */
+function runBuildScript(name: string): Promise<string> {
+  const script = join(REPO_ROOT, 'test/cluster', name);
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -125,7 +135,7 @@ export function buildBinaries(): Promise<string> {
     child.on('close', (code) => {
       const last = out.trim().split('\n').pop() ?? '';
       if (code === 0 && last) resolve(last);
-      else reject(new Error(`build-binaries.sh exited with ${code}`));
+      else reject(new Error(`${name} exited with ${code}`));
     });
   });
 }
