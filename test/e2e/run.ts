@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { REPO_ROOT } from '../cluster/paths.js';
-import { buildBinaries } from '../cluster/control-plane.js';
+import { buildBinaries, buildVelero } from '../cluster/control-plane.js';
 import { clusterState, startCluster, STATE_ENV, type Cluster } from '../cluster/index.js';
 import { ensureNode24, NODE24_VERSION } from '../node24/node24.js';
 
@@ -55,6 +55,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const binDir = await buildBinaries();
+  await buildVelero(); // Velero's node-agent for test/e2e/velero-smoke.test.ts; cached like the binaries above
   const node24 = ensureNode24();
   const started = Date.now();
   let cluster: Cluster | undefined;
