@@ -79,6 +79,7 @@ async function main(): Promise<number> {
     tests = run.child;
     const code = await run.done;
     console.error(`e2e: ${files.length} test files finished in ${seconds(testsStarted)} with exit code ${code}`);
+    if (node24 === undefined) return code;
     const node24Started = Date.now();
     const second = runTests(NODE24_E2E_FILES, stateFile, node24);
     tests = second.child;
