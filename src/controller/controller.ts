@@ -232,6 +232,9 @@ export class DataUploadController {
       }
     };
     const c = this.caches;
+    c.dataUploads.onEvent((e) => {
+      if (e.type === 'deleted') this.reconciler.noteDeleted(e.object, this.now());
+    });
     observe(Resources.dataUploads, c.dataUploads, (du) => this.enqueue(du.metadata.namespace, du.metadata.name));
     observe(Resources.pods, c.pods, own);
     observe(Resources.persistentVolumeClaims, c.persistentVolumeClaims, (pvc) => {

@@ -521,6 +521,23 @@ function deleteStep(
 }
 
 /**
+ * A DataUpload that was deleted while New, before any controller held it with a finalizer, as the Canceled
+ * DataUpload whose cleanup is still due: Velero's CSI plugin made its source snapshot for it, and nobody else will
+ * delete that. `undefined` for any other deleted DataUpload (its acceptor cleaned up, or will).
+ */
+export function tombstoneOf(du: DataUpload, now: number): DataUpload | undefined {
+  const abandoned =
+    isBuiltInDataMover(du) && phaseOf(du) === Phase.New && !du.status?.acceptedByNode && !hasFinalizer(du);
+  if (!abandoned) return undefined;
+  const when = rfc3339(now);
+  return {
+    ...du,
+    metadata: { ...du.metadata, finalizers: [], deletionTimestamp: du.metadata.deletionTimestamp ?? when },
+    status: { ...du.status, phase: Phase.Canceled, completionTimestamp: when, message: DELETED_MESSAGE },
+  };
+}
+
+/**
  * Why a backup pod can never run, or `undefined`. Same rule as Velero's `IsPodUnrecoverable`: phase Failed or
  * Unknown, or a container stuck on an image pull. Unschedulable is deliberately not fatal (slow binding, autoscalers).
  */

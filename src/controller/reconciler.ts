@@ -13,7 +13,7 @@ import { isRefusedAction, refusalOf } from './errors.js';
 import { StaleDataUploadError } from './executor.js';
 import type { Executor } from './executor.js';
 import type { Observer } from './observe.js';
-import { plan } from './plan.js';
+import { CLEANUP_GRACE_MS, plan, tombstoneOf } from './plan.js';
 import type { Action, Decision, PlanContext, Refusal } from './types.js';
 
 /** The controller's name in logs and metrics. */
@@ -63,6 +63,11 @@ export class DataUploadReconciler {
   private readonly writes = new Map<string, number>();
   /** DataUploads whose writes were already reported. */
   private readonly reported = new Set<string>();
+  /**
+   * DataUploads deleted while New, before any controller held them with a finalizer, by key: what exposing would
+   * have re-homed (the source snapshot) is still theirs to clean up. Kept until that is done.
+   */
+  private readonly tombstones = new Map<string, DataUpload>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -73,6 +78,19 @@ export class DataUploadReconciler {
     const resource = 'resource' in action ? action.resource : Resources.dataUploads;
     const verb = action.type === 'create' || action.type === 'delete' ? action.type : 'patch';
     this.deps.metrics?.onWrite?.(resource, verb);
+  }
+
+  /**
+   * Called for every DataUpload that disappeared from the cache. One that vanished while New (deleted before a
+   * finalizer held it) is remembered as Canceled, so the next reconcile of its key runs the terminal cleanup.
+   */
+  noteDeleted(du: DataUpload, now: number): void {
+    // Standbys see deletions too but run no workers: never keep a tombstone past the cleanup grace.
+    for (const [key, old] of this.tombstones) {
+      if (now - Date.parse(old.status?.completionTimestamp ?? '') > CLEANUP_GRACE_MS) this.tombstones.delete(key);
+    }
+    const tombstone = tombstoneOf(du, now);
+    if (tombstone) this.tombstones.set(`${du.metadata.namespace}/${du.metadata.name}`, tombstone);
   }
 
   /** Writes counted so far for a DataUpload (tests and the benchmark read this). */
@@ -90,7 +108,7 @@ export class DataUploadReconciler {
     // Writes refused for good in this pass; plan() fails the DataUpload on one, or skips it during cleanup.
     const refused: Refusal[] = [];
     for (let step = 0; step < MAX_STEPS; step++) {
-      const du = this.deps.observer.dataUpload(namespace, name);
+      const du = this.deps.observer.dataUpload(namespace, name) ?? this.tombstones.get(key);
       if (!du) {
         this.pendingAccepts.delete(key);
         return 'success';
@@ -157,6 +175,7 @@ export class DataUploadReconciler {
       const uid = du.metadata.uid ?? '';
       this.writes.delete(uid);
       this.reported.delete(uid);
+      if (this.tombstones.get(key) === du) this.tombstones.delete(key);
     }
   }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { DataUpload } from '../../src/api/dataupload.js';
 import type { KubeObject, Pod, VolumeSnapshotContent } from '../../src/api/kube.js';
 import { DATAUPLOAD_FINALIZER } from '../../src/api/names.js';
-import { plan } from '../../src/controller/plan.js';
+import { plan, tombstoneOf } from '../../src/controller/plan.js';
 import { isRefusedAction } from '../../src/controller/errors.js';
 import type { Action, Decision, Refusal } from '../../src/controller/types.js';
 import { Observer } from '../../src/controller/observe.js';
@@ -277,5 +277,42 @@ describe('other terminal paths clean up the same way', () => {
       if (actions === 4 && !du.spec.cancel) sim.put('DataUpload', { ...du, spec: { ...du.spec, cancel: true } });
     });
     assertClean(sim, o, 'retain source after backup content');
+  });
+});
+
+describe('a DataUpload deleted before any controller held it with a finalizer', () => {
+  test('is cleaned up from its tombstone: the source snapshot Velero made for it goes, released once', () => {
+    const scenario: Scenario = { eagerSettle: true };
+    const sim = newSim(scenario);
+    const du = structuredClone(sim.get<DataUpload>('DataUpload', NAME, NS)!);
+    sim.markDeleted('DataUpload', NAME, NS);
+    sim.settle();
+    assert.equal(sim.get('DataUpload', NAME, NS), undefined, 'no finalizer held it');
+    const tombstone = tombstoneOf(du, sim.now);
+    assert.ok(tombstone);
+    const steps: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const observer = new Observer(
+        sim.stores(),
+        new WriteOverlay({ now: () => sim.now, cachedVersion: () => undefined }),
+      );
+      const decision = plan(observer.observe(tombstone), context({}, sim.now));
+      if (decision.kind !== 'act') break;
+      assert.notEqual(decision.action.type, 'patchDataUpload', 'nothing is written to a DataUpload that is gone');
+      sim.apply(tombstone, decision.action);
+      steps.push(label(decision.action));
+      sim.settle();
+    }
+    assert.deepEqual(steps, ['delete:VolumeSnapshot:app/velero-data-abcde']);
+    assert.deepEqual(sim.leftovers(SOURCE_PVC), []);
+    assert.equal(sim.released.get(HANDLE), 1);
+  });
+
+  test('only a New one of ours: an accepted, finished or foreign DataUpload leaves no tombstone', () => {
+    const du = freshWorld().du;
+    assert.ok(tombstoneOf(du, T0));
+    assert.equal(tombstoneOf({ ...du, status: { phase: 'Accepted', acceptedByNode: 'node-a' } }, T0), undefined);
+    assert.equal(tombstoneOf({ ...du, status: { phase: 'Canceled' } }, T0), undefined);
+    assert.equal(tombstoneOf({ ...du, spec: { ...du.spec, datamover: 'other' } }, T0), undefined);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,19 @@ export class OperatorProcess {
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  /** Waits until the operator logged a line with this `msg` (e.g. `caches synced`); rejects if it exits first. */
+  async waitForLog(msg: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const logged = (): boolean => existsSync(this.logFile) && this.logLines().some((line) => line.msg === msg);
+    while (!logged()) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`the operator exited before logging "${msg}" (log: ${this.logFile})`);
+      }
+      if (Date.now() > deadline) throw new Error(`the operator did not log "${msg}" in time (log: ${this.logFile})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Sends a signal and waits for the exit code (SIGKILL simulates a crash). */
