@@ -23,7 +23,7 @@ import { WatchCache } from '../runtime/watch-cache.js';
 import type { Indexer } from '../runtime/watch-cache.js';
 import { WorkQueue } from '../runtime/work-queue.js';
 import { Executor } from './executor.js';
-import { Index, snapshotHandlesOf } from './indexes.js';
+import { contentIndexers, dataUploadIndexers, Index, nodeIndexers, sourceKey } from './indexes.js';
 import type { EventSink } from './executor.js';
 import { Observer } from './observe.js';
 import type { Stores } from './observe.js';
@@ -85,7 +85,7 @@ export class DataUploadController {
       return c;
     };
     this.caches = {
-      dataUploads: cache<DataUpload>(Resources.dataUploads, { namespace: ns }),
+      dataUploads: cache<DataUpload>(Resources.dataUploads, { namespace: ns, indexers: dataUploadIndexers }),
       pods: cache<Pod>(Resources.pods, {
         namespace: ns,
         labelSelector: `${LABEL_EXPOSER_POD_GROUP}=${EXPOSER_POD_GROUP_SNAPSHOT}`,
@@ -94,9 +94,9 @@ export class DataUploadController {
       persistentVolumes: cache<PersistentVolume>(Resources.persistentVolumes),
       volumeSnapshots: cache<VolumeSnapshot>(Resources.volumeSnapshots),
       volumeSnapshotContents: cache<VolumeSnapshotContent>(Resources.volumeSnapshotContents, {
-        indexers: { [Index.snapshotHandle]: snapshotHandlesOf },
+        indexers: contentIndexers,
       }),
-      nodes: cache<Node>(Resources.nodes),
+      nodes: cache<Node>(Resources.nodes, { indexers: nodeIndexers }),
     };
     this.overlay = new WriteOverlay({
       now: this.now,
@@ -126,7 +126,9 @@ export class DataUploadController {
         ),
     });
     this.reconciler = new DataUploadReconciler({
-      observer: new Observer(this.caches, this.overlay),
+      observer: new Observer(this.caches, this.overlay, {
+        countExposeOnGoing: (options.context.config.loadConcurrency?.prepareQueueLength ?? 0) > 0,
+      }),
       executor,
       requeue: this.queue,
       context: options.context,
@@ -225,11 +227,10 @@ export class DataUploadController {
         this.enqueue(ns, obj.metadata.name);
       }
     };
-    const bySource = (namespace: string | undefined, pick: (du: DataUpload) => string | undefined, name?: string) => {
-      for (const du of this.caches.dataUploads.list()) {
-        if (du.spec.sourceNamespace === namespace && pick(du) === name)
-          this.enqueue(du.metadata.namespace, du.metadata.name);
-      }
+    // DataUploads whose source PVC or snapshot this is: an index lookup, not a scan of every DataUpload.
+    const bySource = (index: string, namespace: string | undefined, name: string | undefined) => {
+      for (const du of this.caches.dataUploads.byIndex(index, sourceKey(namespace, name)))
+        this.enqueue(du.metadata.namespace, du.metadata.name);
     };
     const c = this.caches;
     c.dataUploads.onEvent((e) => {
@@ -239,7 +240,7 @@ export class DataUploadController {
     observe(Resources.pods, c.pods, own);
     observe(Resources.persistentVolumeClaims, c.persistentVolumeClaims, (pvc) => {
       own(pvc);
-      bySource(pvc.metadata.namespace, (du) => du.spec.sourcePVC, pvc.metadata.name);
+      bySource(Index.sourcePvc, pvc.metadata.namespace, pvc.metadata.name);
     });
     observe(Resources.persistentVolumes, c.persistentVolumes, (pv) => {
       const claim = pv.spec?.claimRef;
@@ -247,12 +248,12 @@ export class DataUploadController {
     });
     observe(Resources.volumeSnapshots, c.volumeSnapshots, (vs) => {
       own(vs);
-      bySource(vs.metadata.namespace, (du) => du.spec.csiSnapshot?.volumeSnapshot, vs.metadata.name);
+      bySource(Index.sourceSnapshot, vs.metadata.namespace, vs.metadata.name);
     });
     observe(Resources.volumeSnapshotContents, c.volumeSnapshotContents, (vsc) => {
       if (c.dataUploads.get(vsc.metadata.name!, ns)) this.enqueue(ns, vsc.metadata.name);
       const ref = vsc.spec.volumeSnapshotRef;
-      bySource(ref.namespace, (du) => du.spec.csiSnapshot?.volumeSnapshot, ref.name);
+      bySource(Index.sourceSnapshot, ref.namespace, ref.name);
     });
     observe(Resources.nodes, c.nodes, () => undefined);
   }

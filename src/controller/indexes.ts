@@ -1,13 +1,23 @@
 /**
  * Secondary indexes of the controller's watch caches: lookups that would otherwise scan a whole cache on every
- * reconcile or cache event.
+ * reconcile or cache event, which made the cost per DataUpload grow with the number of DataUploads.
  */
-import type { VolumeSnapshotContent } from '../api/kube.js';
+import type { DataUpload } from '../api/dataupload.js';
+import type { Node, VolumeSnapshotContent } from '../api/kube.js';
+import { LABEL_EXPOSE_ON_GOING, LABEL_NODE_OS } from '../api/names.js';
 
 /** Index names. */
 export const Index = Object.freeze({
   /** VolumeSnapshotContents by the storage snapshot they refer to (`status` and `spec.source` handles). */
   snapshotHandle: 'snapshotHandle',
+  /** DataUploads by `<sourceNamespace>/<sourcePVC>`. */
+  sourcePvc: 'sourcePvc',
+  /** DataUploads by `<sourceNamespace>/<csiSnapshot.volumeSnapshot>`. */
+  sourceSnapshot: 'sourceSnapshot',
+  /** DataUploads labelled `velero.io/expose-on-going=true`, under `true`. */
+  exposeOnGoing: 'exposeOnGoing',
+  /** Nodes by their `kubernetes.io/os` label. */
+  nodeOs: 'nodeOs',
 });
 
 /**
@@ -21,3 +31,31 @@ export function snapshotHandlesOf(vsc: VolumeSnapshotContent): string[] {
   const handle = fromStatus || fromSpec;
   return handle ? [handle] : [];
 }
+
+/** `<namespace>/<name>`: the value the source indexes file a DataUpload under. */
+export function sourceKey(namespace: string | undefined, name: string | undefined): string {
+  return `${namespace ?? ''}/${name ?? ''}`;
+}
+
+/** Index functions of the DataUpload cache. */
+export const dataUploadIndexers = Object.freeze({
+  [Index.sourcePvc]: (du: DataUpload): string[] =>
+    du.spec?.sourcePVC ? [sourceKey(du.spec.sourceNamespace, du.spec.sourcePVC)] : [],
+  [Index.sourceSnapshot]: (du: DataUpload): string[] =>
+    du.spec?.csiSnapshot?.volumeSnapshot
+      ? [sourceKey(du.spec.sourceNamespace, du.spec.csiSnapshot.volumeSnapshot)]
+      : [],
+  [Index.exposeOnGoing]: (du: DataUpload): string[] =>
+    du.metadata.labels?.[LABEL_EXPOSE_ON_GOING] === 'true' ? ['true'] : [],
+});
+
+/** Index functions of the Node cache. */
+export const nodeIndexers = Object.freeze({
+  [Index.nodeOs]: (node: Node): string[] => {
+    const os = node.metadata.labels?.[LABEL_NODE_OS];
+    return os ? [os] : [];
+  },
+});
+
+/** Index functions of the VolumeSnapshotContent cache. */
+export const contentIndexers = Object.freeze({ [Index.snapshotHandle]: snapshotHandlesOf });

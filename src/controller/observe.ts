@@ -12,7 +12,8 @@ import type {
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../api/kube.js';
-import { LABEL_EXPOSE_ON_GOING, LABEL_NODE_OS } from '../api/names.js';
+import { Phase, phaseOf } from '../api/dataupload.js';
+import { LABEL_EXPOSE_ON_GOING } from '../api/names.js';
 import { Resources } from '../runtime/kube-api.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
 import { Index } from './indexes.js';
@@ -28,28 +29,45 @@ export interface ReadStore<T extends KubeObject> {
 /** A read store with secondary indexes (see `indexes.ts`). */
 export interface IndexedReadStore<T extends KubeObject> extends ReadStore<T> {
   byIndex(index: string, value: string): readonly T[];
+  countByIndex(index: string, value: string): number;
 }
 
 /** Every cache the controller reads. */
 export interface Stores {
-  dataUploads: ReadStore<DataUpload>;
+  /** Indexed by {@link Index.exposeOnGoing}. */
+  dataUploads: IndexedReadStore<DataUpload>;
   pods: ReadStore<Pod>;
   persistentVolumeClaims: ReadStore<PersistentVolumeClaim>;
   persistentVolumes: ReadStore<PersistentVolume>;
   volumeSnapshots: ReadStore<VolumeSnapshot>;
   /** Indexed by {@link Index.snapshotHandle}. */
   volumeSnapshotContents: IndexedReadStore<VolumeSnapshotContent>;
-  nodes: ReadStore<Node>;
+  /** Indexed by {@link Index.nodeOs}. */
+  nodes: IndexedReadStore<Node>;
+}
+
+/** Options of {@link Observer}. */
+export interface ObserverOptions {
+  /**
+   * Count the DataUploads being exposed for a New one (`Observed.exposeOnGoing`). Only a prepare queue length
+   * needs the count; without one it stays 0. Default true.
+   */
+  countExposeOnGoing?: boolean;
 }
 
 const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
 
 /** Reads caches through the write overlay. */
 export class Observer {
+  private readonly countExposeOnGoing: boolean;
+
   constructor(
     private readonly stores: Stores,
     private readonly overlay: WriteOverlay,
-  ) {}
+    options: ObserverOptions = {},
+  ) {
+    this.countExposeOnGoing = options.countExposeOnGoing ?? true;
+  }
 
   /** The freshest DataUpload with this key, or undefined when it is gone. */
   dataUpload(namespace: string, name: string): DataUpload | undefined {
@@ -98,7 +116,7 @@ export class Observer {
       backupPod,
       selectedNode,
       nodesByOs: this.nodesByOs(),
-      exposeOnGoing: this.exposeOnGoing(du, pendingAccepts),
+      exposeOnGoing: this.countExposeOnGoing && phaseOf(du) === Phase.New ? this.exposeOnGoing(du, pendingAccepts) : 0,
       ...(refused.length > 0 ? { refused } : {}),
     };
   }
@@ -125,21 +143,32 @@ export class Observer {
     return name ? this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, name) : undefined;
   }
 
+  /** Nodes per OS the exposer can pick (the only two values plan() asks about). */
   private nodesByOs(): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (const node of this.stores.nodes.list()) {
-      const os = node.metadata.labels?.[LABEL_NODE_OS];
-      if (os) counts[os] = (counts[os] ?? 0) + 1;
-    }
-    return counts;
+    const count = (os: string) => this.stores.nodes.countByIndex(Index.nodeOs, os);
+    return { linux: count('linux'), windows: count('windows') };
   }
 
+  /**
+   * DataUploads labelled expose-on-going, as this process knows them: the cache's index, corrected by our own
+   * writes that the cache does not show yet (an accept adds the label, a finish removes it), plus accepts in
+   * flight. Costs the number of such DataUploads, not the number of DataUploads.
+   */
   private exposeOnGoing(du: DataUpload, pendingAccepts: ReadonlySet<string>): number {
+    const candidates = new Map<string, { namespace?: string; name: string }>();
+    for (const cached of this.stores.dataUploads.byIndex(Index.exposeOnGoing, 'true')) {
+      candidates.set(`${cached.metadata.namespace}/${cached.metadata.name}`, {
+        namespace: cached.metadata.namespace,
+        name: cached.metadata.name!,
+      });
+    }
+    for (const written of this.overlay.written(Resources.dataUploads)) {
+      candidates.set(`${written.namespace}/${written.name}`, written);
+    }
     const keys = new Set(pendingAccepts);
-    for (const cached of this.stores.dataUploads.list()) {
-      const { namespace, name } = cached.metadata;
-      const other = this.overlay.read(Resources.dataUploads, namespace, name!, cached);
-      if (other?.metadata.labels?.[LABEL_EXPOSE_ON_GOING] === 'true') keys.add(`${namespace}/${name}`);
+    for (const [key, { namespace, name }] of candidates) {
+      const other = this.read(Resources.dataUploads, this.stores.dataUploads, name, namespace);
+      if (other?.metadata.labels?.[LABEL_EXPOSE_ON_GOING] === 'true') keys.add(key);
     }
     keys.delete(`${du.metadata.namespace}/${du.metadata.name}`);
     return keys.size;

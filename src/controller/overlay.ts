@@ -11,6 +11,9 @@ import type { KubeObject } from '../api/kube.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
 
 interface Entry {
+  resource: ResourceRef;
+  namespace?: string;
+  name: string;
   object?: KubeObject;
   deleted: boolean;
   resourceVersion?: string;
@@ -54,6 +57,9 @@ export class WriteOverlay {
       return;
     }
     this.entries.set(k, {
+      resource,
+      namespace,
+      name: name!,
       object,
       deleted: false,
       resourceVersion: object.metadata.resourceVersion,
@@ -65,6 +71,9 @@ export class WriteOverlay {
   /** Remember that this process asked for a deletion. */
   noteDeleted(resource: ResourceRef, namespace: string | undefined, name: string): void {
     this.entries.set(key(resource, namespace, name), {
+      resource,
+      namespace,
+      name,
       deleted: true,
       baseVersion: this.cachedVersion(resource, namespace, name),
       expiresAt: this.now() + this.ttlMs,
@@ -111,6 +120,13 @@ export class WriteOverlay {
       return { ...cached, metadata: { ...cached.metadata, deletionTimestamp: new Date(this.now()).toISOString() } };
     }
     return entry.object as T;
+  }
+
+  /** The objects of one resource this process wrote recently (the entries may be stale; read them to check). */
+  *written(resource: ResourceRef): Generator<{ namespace?: string; name: string }> {
+    for (const entry of this.entries.values()) {
+      if (entry.resource === resource) yield { namespace: entry.namespace, name: entry.name };
+    }
   }
 
   /** Number of live entries (for tests and metrics). */

@@ -70,6 +70,12 @@ export interface WatchCacheOptions {
    * {@link WatchCache.byIndex} answers from them without scanning the store.
    */
   readonly indexers?: Readonly<Record<string, Indexer<KubeObject>>>;
+  /**
+   * Applied to every freshly parsed object (owned by the cache) before it is frozen and stored: return a slimmer
+   * copy or the object changed in place to keep only what readers use, or `undefined` to not cache it at all (an
+   * object that stops qualifying is dropped with a `deleted` event). Like controller-runtime's TransformFunc.
+   */
+  readonly transform?: (object: KubeObject) => KubeObject | undefined;
 }
 
 /** The values under which an object is filed in one secondary index. */
@@ -307,6 +313,13 @@ export class WatchCache<T extends KubeObject> {
     return found;
   }
 
+  /** How many cached objects are filed under `value` in the secondary index `index`. */
+  countByIndex(index: string, value: string): number {
+    const table = this.#indexes.get(index);
+    if (table === undefined) throw new Error(`watch cache for ${this.#o.resource.resource} has no index ${index}`);
+    return table.get(value)?.size ?? 0;
+  }
+
   /** Every cached key, for a periodic resync by the controller. */
   keys(): string[] {
     return [...this.#store.keys()];
@@ -388,7 +401,11 @@ export class WatchCache<T extends KubeObject> {
   /** Pages through the collection, then replaces the store and tells handlers the difference. */
   async #relist(): Promise<void> {
     const list = await this.#listAll();
-    const items = list.items.map((i) => this.#ingest(i));
+    const items: T[] = [];
+    for (const item of list.items) {
+      const object = this.#ingest(item);
+      if (object !== undefined) items.push(object);
+    }
     const { store, events } = diffRelist(this.#store, items);
     this.#store = store;
     this.#resourceVersion = list.metadata.resourceVersion;
@@ -503,17 +520,23 @@ export class WatchCache<T extends KubeObject> {
       if (rv) this.#resourceVersion = rv;
       return undefined;
     }
-    const object = this.#ingest(event.object);
-    const change = applyWatchEvent(this.#store, event.type, object);
+    const ingested = this.#ingest(event.object);
+    // An object the transform leaves out is, to the store, deleted (a no-op when it was never cached).
+    const change =
+      ingested === undefined
+        ? applyWatchEvent(this.#store, 'DELETED', event.object)
+        : applyWatchEvent(this.#store, event.type, ingested);
     if (rv) this.#resourceVersion = rv;
     if (change !== undefined) this.#emit(change);
     return undefined;
   }
 
-  /** Prepares a freshly parsed object (owned by the cache) for sharing. */
-  #ingest(object: T): T {
+  /** Prepares a freshly parsed object (owned by the cache) for sharing; `undefined` when it is not to be cached. */
+  #ingest(object: T): T | undefined {
     const stripped = this.#o.stripManagedFields ? stripManagedFields(object) : object;
-    return this.#o.freeze ? freezeParsedJson(stripped) : stripped;
+    const kept = this.#o.transform ? (this.#o.transform(stripped) as T | undefined) : stripped;
+    if (kept === undefined) return undefined;
+    return this.#o.freeze ? freezeParsedJson(kept) : kept;
   }
 
   /** Keeps the secondary indexes in step with one store change (every change is emitted as an event). */

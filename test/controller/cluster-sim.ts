@@ -16,9 +16,9 @@ import type {
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../../src/api/kube.js';
-import { Index, snapshotHandlesOf } from '../../src/controller/indexes.js';
+import { contentIndexers, dataUploadIndexers, nodeIndexers, snapshotHandlesOf } from '../../src/controller/indexes.js';
 import { Observer } from '../../src/controller/observe.js';
-import type { IndexedReadStore, ReadStore, Stores } from '../../src/controller/observe.js';
+import type { IndexedReadStore, Stores } from '../../src/controller/observe.js';
 import { WriteOverlay } from '../../src/controller/overlay.js';
 import type { Action, Observed } from '../../src/controller/types.js';
 import { mergePatch } from '../runtime/in-memory-kube.js';
@@ -78,29 +78,32 @@ export class SimCluster {
     return [...this.map(kind).values()] as T[];
   }
 
-  /** The caches the operator would read; always current (the sim has no watch lag). */
+  /** The caches the operator would read, with the controller's indexes; always current (no watch lag). */
   stores(): Stores {
-    const store = <T extends KubeObject>(kind: Kind): ReadStore<T> => ({
-      get: (name, namespace) => this.get<T>(kind, name, namespace),
-      list: () => this.all<T>(kind),
-    });
-    const contents: IndexedReadStore<VolumeSnapshotContent> = {
-      ...store<VolumeSnapshotContent>('VolumeSnapshotContent'),
-      byIndex: (index, value) => {
-        if (index !== Index.snapshotHandle) throw new Error(`no index ${index}`);
-        return this.all<VolumeSnapshotContent>('VolumeSnapshotContent').filter((c) =>
-          snapshotHandlesOf(c).includes(value),
-        );
-      },
+    const store = <T extends KubeObject>(
+      kind: Kind,
+      indexers: Readonly<Record<string, (o: T) => string[]>> = {},
+    ): IndexedReadStore<T> => {
+      const byIndex = (index: string, value: string): T[] => {
+        const indexer = indexers[index];
+        if (!indexer) throw new Error(`${kind} has no index ${index}`);
+        return this.all<T>(kind).filter((o) => indexer(o).includes(value));
+      };
+      return {
+        get: (name, namespace) => this.get<T>(kind, name, namespace),
+        list: () => this.all<T>(kind),
+        byIndex,
+        countByIndex: (index, value) => byIndex(index, value).length,
+      };
     };
     return {
-      dataUploads: store<DataUpload>('DataUpload'),
+      dataUploads: store<DataUpload>('DataUpload', dataUploadIndexers),
       pods: store<Pod>('Pod'),
       persistentVolumeClaims: store<PersistentVolumeClaim>('PersistentVolumeClaim'),
       persistentVolumes: store<PersistentVolume>('PersistentVolume'),
       volumeSnapshots: store<VolumeSnapshot>('VolumeSnapshot'),
-      volumeSnapshotContents: contents,
-      nodes: store<Node>('Node'),
+      volumeSnapshotContents: store<VolumeSnapshotContent>('VolumeSnapshotContent', contentIndexers),
+      nodes: store<Node>('Node', nodeIndexers),
     };
   }
 

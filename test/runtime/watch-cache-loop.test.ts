@@ -113,6 +113,7 @@ class RecordingLogger implements CacheLogger {
 function setup(
   initial: KubeList[] = [listOf('10', [obj('a', '5'), obj('b', '6')])],
   indexers?: Record<string, (o: KubeObject) => readonly string[]>,
+  transform?: (o: KubeObject) => KubeObject | undefined,
 ) {
   const api = new ScriptedApi();
   for (const page of initial) api.listAnswers.push(() => page);
@@ -127,6 +128,7 @@ function setup(
     random: () => 0.5,
     logger,
     indexers,
+    transform,
   });
   const events: string[] = [];
   cache.onEvent((e: CacheEvent<KubeObject>) =>
@@ -211,6 +213,29 @@ describe('WatchCache', () => {
     await flush();
     assert.deepEqual([names('red'), names('blue')], [['c'], []], 'a relist re-files every change');
     assert.throws(() => t.cache.byIndex('size', 'x'), /no index size/);
+    await stop(t);
+  });
+
+  test('a transform slims what is cached, and an object that stops qualifying leaves the cache as a delete', async () => {
+    const keep = (o: KubeObject) => {
+      const data = (o as { data?: { keep?: string; big?: string } }).data;
+      return data?.keep === 'yes' ? ({ metadata: o.metadata, data: { keep: 'yes' } } as KubeObject) : undefined;
+    };
+    const t = setup(
+      [listOf('10', [obj('a', '5', { data: { keep: 'yes', big: 'x'.repeat(100) } }), obj('b', '6')])],
+      undefined,
+      keep,
+    );
+    await t.cache.synced;
+    await flush();
+    assert.deepEqual(t.cache.keys(), ['ns/a'], 'what the transform leaves out is not cached');
+    assert.deepEqual((t.cache.get('a', 'ns') as { data?: unknown }).data, { keep: 'yes' }, 'slimmed');
+    const s = t.api.lastSession();
+    s.emit({ type: 'MODIFIED', object: obj('b', '11', { data: { keep: 'yes' } }) });
+    s.emit({ type: 'MODIFIED', object: obj('a', '12', { data: { keep: 'no' } }) });
+    s.emit({ type: 'MODIFIED', object: obj('c', '13') });
+    assert.deepEqual(t.events, ['added a@5', 'added b@11', 'deleted a@12']);
+    assert.deepEqual(t.cache.keys(), ['ns/b']);
     await stop(t);
   });
 
