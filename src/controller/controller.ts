@@ -3,7 +3,7 @@
  * (they never write), and a periodic resync re-enqueues every DataUpload that still needs attention, so no
  * decision depends on seeing one particular watch event.
  */
-import { isTerminal } from '../api/dataupload.js';
+import { isTerminal, Phase, phaseOf } from '../api/dataupload.js';
 import type { DataUpload } from '../api/dataupload.js';
 import type {
   KubeObject,
@@ -28,7 +28,7 @@ import type { EventSink } from './executor.js';
 import { Observer } from './observe.js';
 import type { Stores } from './observe.js';
 import { WriteOverlay } from './overlay.js';
-import { CONTROLLER_NAME, DataUploadReconciler } from './reconciler.js';
+import { CONTROLLER_NAME, DataUploadReconciler, splitKey } from './reconciler.js';
 import type { PlanContext } from './types.js';
 
 /** What the controller needs. */
@@ -107,6 +107,10 @@ export class DataUploadController {
       name: CONTROLLER_NAME,
       logger: options.logger,
       metrics: options.metrics?.workQueueMetrics(CONTROLLER_NAME),
+      // Finish DataUploads, not steps: a DataUpload already being exposed (or cleaned up) goes before New ones, so
+      // in a burst the first ones reach Prepared early and the data mover can start, instead of every DataUpload
+      // advancing one step per round. New ones still run whenever exposing waits on the cluster.
+      priorityOf: (key) => this.priorityOf(key),
     });
     const metrics = options.metrics;
     const executor = new Executor({
@@ -200,6 +204,13 @@ export class DataUploadController {
   /** Stops taking keys and waits for in-flight reconciles. Resolves true when everything finished in time. */
   drain(deadlineMs: number): Promise<boolean> {
     return this.queue.shutDownWithDrain(deadlineMs);
+  }
+
+  /** The work-queue lane of a key: 1 once a DataUpload is past New, 0 for a New one. */
+  private priorityOf(key: string): number {
+    const [namespace, name] = splitKey(key);
+    const du = this.overlay.read(Resources.dataUploads, namespace, name, this.caches.dataUploads.get(name, namespace));
+    return du && phaseOf(du) !== Phase.New ? 1 : 0;
   }
 
   /** Enqueues every DataUpload that is not finished or still holds our finalizer. */

@@ -7,6 +7,9 @@
  * - **Rate-limited retries**: `addRateLimited` waits `max(per-key exponential 5 ms · 2^n capped at 1000 s,
  *   overall token bucket 10 qps / burst 100)` — client-go's `DefaultControllerRateLimiter`.
  * - **Drain**: `shutDownWithDrain` stops handing out keys and waits for in-flight runs, with a deadline.
+ * - **Priority lanes** (optional, not in client-go): `priorityOf(key)` picks a lane when a key is queued; higher
+ *   lanes are served first, FIFO within a lane. A key that waited longer than `starvationMs` in a lower lane is
+ *   served before anything else, so a busy high lane delays the others but never starves them.
  *
  * Time comes from an injected {@link Clock}, so tests drive backoff and delays without waiting.
  */
@@ -55,6 +58,10 @@ export interface WorkQueueOptions {
   readonly rateLimiter?: RateLimiterOptions;
   readonly metrics?: WorkQueueMetrics;
   readonly logger?: QueueLogger;
+  /** The lane of a key when it is queued: higher runs first; default 0 for every key. Must be cheap. */
+  readonly priorityOf?: (key: string) => number;
+  /** How long a key may wait behind higher lanes before it is served anyway; default 2000 ms. */
+  readonly starvationMs?: number;
 }
 
 /** What {@link WorkQueue.run} needs. */
@@ -79,8 +86,12 @@ export class WorkQueue {
   readonly #backoff: { initialMs: number; maxMs: number };
   readonly #bucket: TokenBucket;
 
-  /** Keys waiting for a worker, in FIFO order (a Set keeps insertion order and makes dedupe O(1)). */
-  readonly #queue = new Set<string>();
+  /** Keys waiting for a worker, by lane (a Set keeps insertion order and makes dedupe O(1)); highest lane first. */
+  readonly #lanes = new Map<number, Set<string>>();
+  #lanesByPriority: Set<string>[] = [];
+  #waiting = 0;
+  readonly #priorityOf: ((key: string) => number) | undefined;
+  readonly #starvationMs: number;
   /** Keys that need a run: waiting in the queue, or processing and changed again since the run began. */
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
@@ -105,6 +116,8 @@ export class WorkQueue {
     const rl = { ...DEFAULTS, ...options.rateLimiter };
     this.#backoff = { initialMs: rl.baseDelayMs, maxMs: rl.maxDelayMs };
     this.#bucket = new TokenBucket({ qps: rl.qps, burst: rl.burst, now: () => this.#clock.now() });
+    this.#priorityOf = options.priorityOf;
+    this.#starvationMs = options.starvationMs ?? 2000;
   }
 
   /** Queues `key` unless it is already waiting; a key being processed runs again after its current run. */
@@ -114,7 +127,7 @@ export class WorkQueue {
     this.#addedAt.set(key, this.#clock.now());
     this.#hook(() => this.#metrics.onAdd?.(key));
     if (this.#processing.has(key)) return;
-    this.#queue.add(key);
+    this.#enqueue(key);
     this.#depthChanged();
     this.#wakeOne();
   }
@@ -160,7 +173,7 @@ export class WorkQueue {
 
   /** Keys waiting for a worker (not counting keys in processing or delayed adds). */
   len(): number {
-    return this.#queue.size;
+    return this.#waiting;
   }
 
   /** Keys being processed right now. */
@@ -191,7 +204,9 @@ export class WorkQueue {
     this.#shuttingDown = true;
     for (const { timer } of this.#delayed.values()) timer.cancel();
     this.#delayed.clear();
-    this.#queue.clear();
+    this.#lanes.clear();
+    this.#lanesByPriority = [];
+    this.#waiting = 0;
     this.#depthChanged();
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -224,11 +239,42 @@ export class WorkQueue {
     }
   }
 
+  /** Files a key in the lane its priority names. */
+  #enqueue(key: string): void {
+    const priority = this.#priorityOf?.(key) ?? 0;
+    let lane = this.#lanes.get(priority);
+    if (lane === undefined) {
+      lane = new Set();
+      this.#lanes.set(priority, lane);
+      this.#lanesByPriority = [...this.#lanes.entries()].sort(([a], [b]) => b - a).map(([, l]) => l);
+    }
+    if (!lane.has(key)) this.#waiting++;
+    lane.add(key);
+  }
+
+  /** The key to serve next: a starving one from a lower lane, else the head of the highest non-empty lane. */
+  #choose(): { key: string; lane: Set<string> } | undefined {
+    let chosen: { key: string; lane: Set<string> } | undefined;
+    const now = this.#clock.now();
+    for (const lane of this.#lanesByPriority) {
+      const head = lane.values().next();
+      if (head.done === true) continue;
+      if (chosen === undefined) {
+        chosen = { key: head.value, lane };
+        continue;
+      }
+      const addedAt = this.#addedAt.get(head.value);
+      if (addedAt !== undefined && now - addedAt > this.#starvationMs) return { key: head.value, lane };
+    }
+    return chosen;
+  }
+
   #pop(): string | undefined {
-    const next = this.#queue.values().next();
-    if (next.done === true) return undefined;
-    const key = next.value;
-    this.#queue.delete(key);
+    const next = this.#choose();
+    if (next === undefined) return undefined;
+    const key = next.key;
+    next.lane.delete(key);
+    this.#waiting--;
     this.#dirty.delete(key);
     this.#processing.add(key);
     const addedAt = this.#addedAt.get(key);
@@ -261,7 +307,7 @@ export class WorkQueue {
     this.#processing.delete(key);
     this.#retriedDuringRun.delete(key);
     if (this.#dirty.has(key) && !this.#shuttingDown) {
-      this.#queue.add(key);
+      this.#enqueue(key);
       this.#depthChanged();
       this.#wakeOne();
     }
@@ -277,7 +323,7 @@ export class WorkQueue {
   }
 
   #depthChanged(): void {
-    const depth = this.#queue.size;
+    const depth = this.#waiting;
     this.#hook(() => this.#metrics.onDepth?.(depth));
   }
 

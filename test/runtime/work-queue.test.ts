@@ -9,6 +9,33 @@ function setup(metrics?: WorkQueueMetrics): { clock: ManualClock; queue: WorkQue
 }
 
 describe('WorkQueue', () => {
+  test('priority lanes: higher lanes first, FIFO within a lane, and a starving key is served anyway', async () => {
+    const clock = new ManualClock();
+    const lane = (k: string) => (k.startsWith('hi') ? 1 : 0);
+    const queue = new WorkQueue({ clock, priorityOf: lane, starvationMs: 1000 });
+    for (const k of ['lo-1', 'hi-1', 'lo-2', 'hi-2']) queue.add(k);
+    assert.equal(queue.len(), 4);
+    const seen: string[] = [];
+    const gate = deferred();
+    const running = queue.run({
+      workers: 1,
+      handler: async (k) => {
+        seen.push(k);
+        if (k === 'hi-2') await gate.promise;
+      },
+    });
+    await flush();
+    assert.deepEqual(seen, ['hi-1', 'hi-2'], 'the high lane goes first, in order');
+    // While the worker is busy, more high-lane work arrives; lo-1 has waited past the starvation limit.
+    queue.add('hi-3');
+    await clock.advance(1500);
+    gate.resolve();
+    await flush();
+    assert.deepEqual(seen, ['hi-1', 'hi-2', 'lo-1', 'lo-2', 'hi-3'], 'starving keys first, then the high lane');
+    await queue.shutDownWithDrain(100);
+    await running;
+  });
+
   test('a key added several times before a worker takes it runs once', async () => {
     const { queue } = setup();
     queue.add('ns/a');
