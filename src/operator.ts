@@ -15,12 +15,14 @@ import {
   backupPodTemplateFromOptions,
   mergeBackupPodTemplate,
 } from './exposer/index.js';
-import type { BackupPodTemplate } from './exposer/index.js';
+import type { BackupPodTemplate, CopyKind } from './exposer/index.js';
+import { COPY_PERMISSION_HINT } from './controller/errors.js';
+import { LABEL_BACKUP_PVC_SECRET } from './api/names.js';
 import { EventRecorder } from './runtime/event-recorder.js';
 import { HealthServer } from './runtime/health.js';
 import { HttpKubeClient } from './runtime/kube-client.js';
-import { isNotFound, isTransient, Resources } from './runtime/kube-api.js';
-import type { KubeApi } from './runtime/kube-api.js';
+import { isNotFound, isTransient, KubeApiError, Resources } from './runtime/kube-api.js';
+import type { KubeApi, ResourceRef } from './runtime/kube-api.js';
 import { LeaderElector, leaderIdentity } from './runtime/leader-election.js';
 import { Lifecycle } from './runtime/lifecycle.js';
 import type { SignalSource } from './runtime/lifecycle.js';
@@ -206,6 +208,43 @@ export async function loadBackupPodTemplate(
   });
 }
 
+/**
+ * Whether the operator may keep copies of the kinds the config asks to copy (`backupPVC.<class>.secretNames` /
+ * `configMapNames`). Those permissions are opt-in (config/secret-copies); without them the operator still runs,
+ * and a DataUpload that needs a copy fails at once with the returned message instead of waiting for a timeout.
+ */
+export async function checkCopyPermissions(
+  api: KubeApi,
+  namespace: string,
+  config: NodeAgentConfig,
+  logger: Logger,
+  retry: ReadRetry = READ_RETRY,
+): Promise<Partial<Record<CopyKind, string>>> {
+  const problems: Partial<Record<CopyKind, string>> = {};
+  const kinds: [CopyKind, 'secretNames' | 'configMapNames', ResourceRef][] = [
+    ['Secret', 'secretNames', Resources.secrets],
+    ['ConfigMap', 'configMapNames', Resources.configMaps],
+  ];
+  for (const [kind, field, resource] of kinds) {
+    const wanted = Object.values(config.backupPVC ?? {}).some((entry) => (entry[field]?.length ?? 0) > 0);
+    if (!wanted) continue;
+    try {
+      await readWithRetry(
+        () => api.list(resource, { namespace, labelSelector: LABEL_BACKUP_PVC_SECRET, limit: 1 }),
+        logRetry(logger, `${resource.resource} in ${namespace}`),
+        retry,
+      );
+    } catch (err) {
+      if (!(err instanceof KubeApiError) || err.code !== 403) throw err;
+      problems[kind] =
+        `the operator may not list ${resource.resource} in namespace "${namespace}" (${err.message}); ` +
+        COPY_PERMISSION_HINT;
+      logger.warn({ kind, field }, `copies for backupPVC.${field} are not possible: ${problems[kind]}`);
+    }
+  }
+  return problems;
+}
+
 /** Starts the operator; resolves once it runs (caches may still be syncing). Rejects with BootError. */
 export async function startOperator(options: OperatorOptions, env: OperatorEnv): Promise<RunningOperator> {
   const { logger } = env;
@@ -220,6 +259,7 @@ export async function startOperator(options: OperatorOptions, env: OperatorEnv):
 
   const config = await loadNodeAgentConfig(api, options, logger);
   const podTemplate = await loadBackupPodTemplate(api, options, logger);
+  const copyProblems = await checkCopyPermissions(api, options.namespace, config, logger);
   const identity = leaderIdentity(options.podName);
   const recorder = new EventRecorder({
     api,
@@ -237,6 +277,7 @@ export async function startOperator(options: OperatorOptions, env: OperatorEnv):
       config,
       podTemplate,
       securityContext: options.backupPodSecurityContext,
+      copyProblems,
     },
     events: recorder,
     workers: options.workers,

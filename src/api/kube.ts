@@ -178,6 +178,14 @@ export interface ConfigMap extends KubeObject {
   binaryData?: Record<string, string>;
 }
 
+/** A Secret. */
+export interface Secret extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+  immutable?: boolean;
+}
+
 /** A StorageClass. */
 export interface StorageClass extends KubeObject {
   provisioner: string;

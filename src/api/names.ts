@@ -34,6 +34,18 @@ export const ANNOTATION_ACCEPTED_BY = 'dataupload-operator.velero.io/accepted-by
 /** Value of {@link ANNOTATION_ACCEPTED_BY}. */
 export const ACCEPTOR_NAME = 'dataupload-operator';
 
+/**
+ * Label Velero (1.18.3+) puts on the Secrets and ConfigMaps it copies into its namespace for a backupPVC
+ * (`backupPVC.<class>.secretNames` / `configMapNames`), with the UID of the DataUpload that copied it.
+ */
+export const LABEL_BACKUP_PVC_SECRET = 'velero.io/backup-pvc-secret';
+/**
+ * Prefix of the label `<prefix><DataUpload UID>: "true"` that this operator puts on such a copy for every
+ * DataUpload using it. Concurrent DataUploads that need the same Secret share one copy (Velero fails the second
+ * with a collision); the copy is deleted when its last user ends.
+ */
+export const COPY_USER_LABEL_PREFIX = 'used-by.dataupload-operator.velero.io/';
+
 /** Labels written by the Velero server on the DataUploads it creates. */
 export const LABEL_BACKUP_NAME = 'velero.io/backup-name';
 export const LABEL_BACKUP_UID = 'velero.io/backup-uid';

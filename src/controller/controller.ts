@@ -14,7 +14,14 @@ import type {
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../api/kube.js';
-import { DATAUPLOAD_FINALIZER, EXPOSER_POD_GROUP_SNAPSHOT, LABEL_EXPOSER_POD_GROUP } from '../api/names.js';
+import {
+  DATAUPLOAD_FINALIZER,
+  EXPOSER_POD_GROUP_SNAPSHOT,
+  LABEL_BACKUP_PVC_SECRET,
+  LABEL_EXPOSER_POD_GROUP,
+} from '../api/names.js';
+import { copyUsers, withoutContent } from '../exposer/copies.js';
+import type { CopyKind } from '../exposer/copies.js';
 import { Resources } from '../runtime/kube-api.js';
 import type { KubeApi, ResourceRef } from '../runtime/kube-api.js';
 import type { Logger } from '../runtime/logger.js';
@@ -23,7 +30,15 @@ import { WatchCache } from '../runtime/watch-cache.js';
 import type { Indexer } from '../runtime/watch-cache.js';
 import { WorkQueue } from '../runtime/work-queue.js';
 import { Executor } from './executor.js';
-import { contentIndexers, dataUploadIndexers, Index, nodeIndexers, sourceKey } from './indexes.js';
+import {
+  contentIndexers,
+  copyIndexers,
+  dataUploadIndexers,
+  Index,
+  nodeIndexers,
+  sourceKey,
+  volumeIndexers,
+} from './indexes.js';
 import type { EventSink } from './executor.js';
 import { Observer } from './observe.js';
 import type { Stores } from './observe.js';
@@ -50,9 +65,26 @@ export interface ControllerOptions {
 
 type Caches = {
   [K in keyof Stores]: WatchCache<
-    Stores[K] extends { get(n: string): infer T | undefined } ? Extract<T, KubeObject> : never
+    NonNullable<Stores[K]> extends { get(n: string): infer T | undefined } ? Extract<T, KubeObject> : never
   >;
 };
+
+/** Whether the controller needs a cache of copies of this kind. */
+function wantsCopies(context: Omit<PlanContext, 'now'>, kind: CopyKind): boolean {
+  if (context.copyProblems?.[kind]) return false;
+  const field = kind === 'Secret' ? 'secretNames' : 'configMapNames';
+  return Object.values(context.config.backupPVC ?? {}).some((entry) => (entry[field]?.length ?? 0) > 0);
+}
+
+/** Copies in the DataUploads' namespace, found by Velero's copy label; their content is never kept. */
+function copyCacheOptions(namespace: string) {
+  return {
+    namespace,
+    labelSelector: LABEL_BACKUP_PVC_SECRET,
+    indexers: copyIndexers,
+    transform: (o: KubeObject) => withoutContent(o),
+  };
+}
 
 /** Owns the caches and the queue; `startCaches` may run on standbys, `runWorkers` only on the leader. */
 export class DataUploadController {
@@ -71,7 +103,12 @@ export class DataUploadController {
     const byResource = new Map<ResourceRef, WatchCache<KubeObject>>();
     const cache = <T extends KubeObject>(
       resource: ResourceRef,
-      extra: { namespace?: string; labelSelector?: string; indexers?: Record<string, Indexer<T>> } = {},
+      extra: {
+        namespace?: string;
+        labelSelector?: string;
+        indexers?: Record<string, Indexer<T>>;
+        transform?: (o: KubeObject) => KubeObject | undefined;
+      } = {},
     ): WatchCache<T> => {
       const c = new WatchCache<T>({
         api: options.api,
@@ -91,12 +128,19 @@ export class DataUploadController {
         labelSelector: `${LABEL_EXPOSER_POD_GROUP}=${EXPOSER_POD_GROUP_SNAPSHOT}`,
       }),
       persistentVolumeClaims: cache<PersistentVolumeClaim>(Resources.persistentVolumeClaims),
-      persistentVolumes: cache<PersistentVolume>(Resources.persistentVolumes),
+      persistentVolumes: cache<PersistentVolume>(Resources.persistentVolumes, { indexers: volumeIndexers }),
       volumeSnapshots: cache<VolumeSnapshot>(Resources.volumeSnapshots),
       volumeSnapshotContents: cache<VolumeSnapshotContent>(Resources.volumeSnapshotContents, {
         indexers: contentIndexers,
       }),
       nodes: cache<Node>(Resources.nodes, { indexers: nodeIndexers }),
+      // Copies exist only when the config asks for them and the opt-in permissions were found at boot.
+      ...(wantsCopies(options.context, 'Secret')
+        ? { secretCopies: cache<KubeObject>(Resources.secrets, copyCacheOptions(ns)) }
+        : {}),
+      ...(wantsCopies(options.context, 'ConfigMap')
+        ? { configMapCopies: cache<KubeObject>(Resources.configMaps, copyCacheOptions(ns)) }
+        : {}),
     };
     this.overlay = new WriteOverlay({
       now: this.now,
@@ -267,5 +311,12 @@ export class DataUploadController {
       bySource(Index.sourceSnapshot, ref.namespace, ref.name);
     });
     observe(Resources.nodes, c.nodes, () => undefined);
+    const byUser = (copy: KubeObject) => {
+      for (const uid of copyUsers(copy)) {
+        for (const du of c.dataUploads.byIndex(Index.uid, uid)) this.enqueue(du.metadata.namespace, du.metadata.name);
+      }
+    };
+    if (c.secretCopies) observe(Resources.secrets, c.secretCopies, byUser);
+    if (c.configMapCopies) observe(Resources.configMaps, c.configMapCopies, byUser);
   }
 }

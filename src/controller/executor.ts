@@ -4,12 +4,20 @@
  * finds nothing, has already happened; a conflict means our copy of the DataUpload was stale.
  */
 import type { DataUpload } from '../api/dataupload.js';
-import type { KubeObject } from '../api/kube.js';
-import { DATAUPLOAD_API_VERSION, DATAUPLOAD_KIND, LABEL_EXPOSE_ON_GOING } from '../api/names.js';
+import type { ConfigMap, KubeObject, Secret } from '../api/kube.js';
+import {
+  DATAUPLOAD_API_VERSION,
+  DATAUPLOAD_KIND,
+  LABEL_BACKUP_PVC_SECRET,
+  LABEL_EXPOSE_ON_GOING,
+} from '../api/names.js';
+import { buildCopy, copyUserLabel, copyUsers, isBackupPvcCopy, sameContent, withoutContent } from '../exposer/index.js';
+import type { CopyKind } from '../exposer/index.js';
 import { diagnoseExpose, eventNamespaces, listWarningEvents } from '../diagnostics/index.js';
 import type { ExposeReport } from '../diagnostics/index.js';
 import { isAlreadyExists, isConflict, isNotFound, Resources } from '../runtime/kube-api.js';
 import type { KubeApi, ResourceRef } from '../runtime/kube-api.js';
+import { CopyCollisionError, StaleCopyError } from './errors.js';
 import type { WriteOverlay } from './overlay.js';
 import { rfc3339 } from './plan.js';
 import type { Action, EventIntent, Observed } from './types.js';
@@ -78,6 +86,112 @@ export class Executor {
       case 'finish':
         await this.finish(observed, action);
         return;
+      case 'copy':
+        await this.copy(action);
+        return;
+      case 'releaseCopy':
+        await this.releaseCopy(action);
+        return;
+    }
+  }
+
+  /**
+   * Makes the copy, or joins an existing one of the same content by adding this DataUpload's user label. The
+   * source is read live (Secrets are never cached); only the copy's metadata is remembered.
+   */
+  private async copy(action: Extract<Action, { type: 'copy' }>): Promise<void> {
+    const { api, overlay } = this.deps;
+    const ref = copyResource(action.kind);
+    const source = await api.get<Secret | ConfigMap>(ref, action.name, action.sourceNamespace);
+    let existing: (Secret | ConfigMap) | undefined;
+    try {
+      existing = await api.get<Secret | ConfigMap>(ref, action.name, action.namespace);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const what = `${action.kind} ${action.namespace}/${action.name}`;
+    if (!existing) {
+      try {
+        const created = await api.create(ref, buildCopy(action.kind, source, action.namespace, action.duUid), {
+          namespace: action.namespace,
+        });
+        overlay.noteWritten(ref, withoutContent(created));
+        return;
+      } catch (err) {
+        if (isAlreadyExists(err)) throw new StaleCopyError(what);
+        throw err;
+      }
+    }
+    if (existing.metadata.deletionTimestamp) throw new StaleCopyError(`${what} (being deleted)`);
+    if (!isBackupPvcCopy(existing)) {
+      throw new CopyCollisionError(
+        `${what} already exists and is not a copy made for a DataUpload (no label ${LABEL_BACKUP_PVC_SECRET}); ` +
+          `the backup PVC needs that name for a copy of ${action.sourceNamespace}/${action.name}`,
+      );
+    }
+    if (!sameContent(action.kind, existing, source)) {
+      throw new CopyCollisionError(
+        `${what} is a copy with other content than ${action.sourceNamespace}/${action.name} ` +
+          `(a ${action.kind} of the same name from another namespace is in use by DataUploads ${copyUsers(existing).join(', ') || 'of Velero'})`,
+      );
+    }
+    if (copyUsers(existing).includes(action.duUid)) {
+      overlay.noteWritten(ref, withoutContent(existing));
+      return;
+    }
+    try {
+      const patched = await api.patch<Secret | ConfigMap>(
+        ref,
+        action.name,
+        {
+          metadata: {
+            labels: { [copyUserLabel(action.duUid)]: 'true' },
+            resourceVersion: existing.metadata.resourceVersion,
+          },
+        },
+        'merge',
+        { namespace: action.namespace },
+      );
+      overlay.noteWritten(ref, withoutContent(patched));
+    } catch (err) {
+      if (isConflict(err) || isNotFound(err)) throw new StaleCopyError(what);
+      throw err;
+    }
+  }
+
+  /** Deletes the copy if this DataUpload is its last user, else removes its user label; both guarded. */
+  private async releaseCopy(action: Extract<Action, { type: 'releaseCopy' }>): Promise<void> {
+    const { api, overlay } = this.deps;
+    const ref = copyResource(action.kind);
+    const what = `${action.kind} ${action.namespace}/${action.name}`;
+    try {
+      if (action.last) {
+        await api.delete(ref, action.name, {
+          namespace: action.namespace,
+          preconditions: { uid: action.uid, resourceVersion: action.resourceVersion },
+        });
+        overlay.noteDeleted(ref, action.namespace, action.name);
+      } else {
+        const patched = await api.patch<Secret | ConfigMap>(
+          ref,
+          action.name,
+          { metadata: { labels: { [copyUserLabel(action.duUid)]: null }, resourceVersion: action.resourceVersion } },
+          'merge',
+          { namespace: action.namespace },
+        );
+        overlay.noteWritten(ref, withoutContent(patched));
+      }
+    } catch (err) {
+      if (isNotFound(err)) {
+        overlay.noteDeleted(ref, action.namespace, action.name);
+        return;
+      }
+      // Another DataUpload joined or left meanwhile: decide again from its current users.
+      if (isConflict(err)) {
+        overlay.forget(ref, action.namespace, action.name);
+        throw new StaleCopyError(what);
+      }
+      throw err;
     }
   }
 
@@ -209,6 +323,11 @@ export class Executor {
   private recordOn(du: DataUpload, event: EventIntent): void {
     this.deps.events.record({ regarding: refOf(du), ...event });
   }
+}
+
+/** The resource of a copy kind. */
+export function copyResource(kind: CopyKind): ResourceRef {
+  return kind === 'Secret' ? Resources.secrets : Resources.configMaps;
 }
 
 /** The Event reference of a DataUpload. */

@@ -3,7 +3,8 @@
  * reconcile or cache event, which made the cost per DataUpload grow with the number of DataUploads.
  */
 import type { DataUpload } from '../api/dataupload.js';
-import type { Node, VolumeSnapshotContent } from '../api/kube.js';
+import type { KubeObject, Node, PersistentVolume, VolumeSnapshotContent } from '../api/kube.js';
+import { copyUsers } from '../exposer/copies.js';
 import { LABEL_EXPOSE_ON_GOING, LABEL_NODE_OS } from '../api/names.js';
 
 /** Index names. */
@@ -18,6 +19,12 @@ export const Index = Object.freeze({
   exposeOnGoing: 'exposeOnGoing',
   /** Nodes by their `kubernetes.io/os` label. */
   nodeOs: 'nodeOs',
+  /** DataUploads by UID (a copy names its users by UID). */
+  uid: 'uid',
+  /** PersistentVolumes by `<claimRef.namespace>/<claimRef.name>`. */
+  pvClaim: 'pvClaim',
+  /** Secret and ConfigMap copies by the UIDs of the DataUploads using them. */
+  copyUser: 'copyUser',
 });
 
 /**
@@ -47,7 +54,19 @@ export const dataUploadIndexers = Object.freeze({
       : [],
   [Index.exposeOnGoing]: (du: DataUpload): string[] =>
     du.metadata.labels?.[LABEL_EXPOSE_ON_GOING] === 'true' ? ['true'] : [],
+  [Index.uid]: (du: DataUpload): string[] => (du.metadata.uid ? [du.metadata.uid] : []),
 });
+
+/** Index functions of the PersistentVolume cache. */
+export const volumeIndexers = Object.freeze({
+  [Index.pvClaim]: (pv: PersistentVolume): string[] => {
+    const claim = pv.spec?.claimRef;
+    return claim?.name ? [sourceKey(claim.namespace, claim.name)] : [];
+  },
+});
+
+/** Index functions of the Secret and ConfigMap copy caches. */
+export const copyIndexers = Object.freeze({ [Index.copyUser]: (obj: KubeObject): string[] => copyUsers(obj) });
 
 /** Index functions of the Node cache. */
 export const nodeIndexers = Object.freeze({

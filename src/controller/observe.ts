@@ -16,9 +16,11 @@ import { Phase, phaseOf } from '../api/dataupload.js';
 import { LABEL_EXPOSE_ON_GOING } from '../api/names.js';
 import { Resources } from '../runtime/kube-api.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
-import { Index } from './indexes.js';
+import { copyUsers, isBackupPvcCopy } from '../exposer/copies.js';
+import type { CopyKind } from '../exposer/copies.js';
+import { Index, sourceKey } from './indexes.js';
 import type { WriteOverlay } from './overlay.js';
-import type { Observed, Refusal } from './types.js';
+import type { Observed, ObservedCopy, Refusal } from './types.js';
 
 /** The read side of a watch cache. */
 export interface ReadStore<T extends KubeObject> {
@@ -38,12 +40,16 @@ export interface Stores {
   dataUploads: IndexedReadStore<DataUpload>;
   pods: ReadStore<Pod>;
   persistentVolumeClaims: ReadStore<PersistentVolumeClaim>;
-  persistentVolumes: ReadStore<PersistentVolume>;
+  /** Indexed by {@link Index.pvClaim}. */
+  persistentVolumes: IndexedReadStore<PersistentVolume>;
   volumeSnapshots: ReadStore<VolumeSnapshot>;
   /** Indexed by {@link Index.snapshotHandle}. */
   volumeSnapshotContents: IndexedReadStore<VolumeSnapshotContent>;
   /** Indexed by {@link Index.nodeOs}. */
   nodes: IndexedReadStore<Node>;
+  /** Copies in the DataUploads' namespace, without content, indexed by {@link Index.copyUser}; only when configured. */
+  secretCopies?: IndexedReadStore<KubeObject>;
+  configMapCopies?: IndexedReadStore<KubeObject>;
 }
 
 /** Options of {@link Observer}. */
@@ -98,8 +104,7 @@ export class Observer {
     const backupVsc = this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, name);
     const sourceVsc = this.sourceContent(sourceVs, backupVsc);
     const backupPvc = this.read(Resources.persistentVolumeClaims, this.stores.persistentVolumeClaims, name, ns);
-    const pvName = backupPvc?.spec?.volumeName;
-    const backupPv = pvName ? this.read(Resources.persistentVolumes, this.stores.persistentVolumes, pvName) : undefined;
+    const backupPv = this.backupVolume(backupPvc, ns, name);
     const backupPod = this.read(Resources.pods, this.stores.pods, name, ns);
     const selectedNodeName = sourcePvc?.metadata.annotations?.[SELECTED_NODE_ANNOTATION];
     const selectedNode = selectedNodeName ? this.stores.nodes.get(selectedNodeName) : undefined;
@@ -118,7 +123,52 @@ export class Observer {
       nodesByOs: this.nodesByOs(),
       exposeOnGoing: this.countExposeOnGoing && phaseOf(du) === Phase.New ? this.exposeOnGoing(du, pendingAccepts) : 0,
       ...(refused.length > 0 ? { refused } : {}),
+      ...this.copies(du),
     };
+  }
+
+  /** The PV bound to the backup PVC; once the PVC is gone, the one still claiming it (being released). */
+  private backupVolume(
+    backupPvc: PersistentVolumeClaim | undefined,
+    namespace: string,
+    name: string,
+  ): PersistentVolume | undefined {
+    const volumes = this.stores.persistentVolumes;
+    const pvName =
+      backupPvc?.spec?.volumeName ?? volumes.byIndex(Index.pvClaim, sourceKey(namespace, name))[0]?.metadata.name;
+    return pvName ? this.read(Resources.persistentVolumes, volumes, pvName) : undefined;
+  }
+
+  /** The copies this DataUpload uses (its user label), as this process knows them. */
+  private copies(du: DataUpload): { copies?: ObservedCopy[] } {
+    const uid = du.metadata.uid ?? '';
+    const found: ObservedCopy[] = [];
+    const kinds: [CopyKind, ResourceRef, IndexedReadStore<KubeObject> | undefined][] = [
+      ['Secret', Resources.secrets, this.stores.secretCopies],
+      ['ConfigMap', Resources.configMaps, this.stores.configMapCopies],
+    ];
+    for (const [kind, resource, store] of kinds) {
+      if (!store) continue;
+      const names = new Set(store.byIndex(Index.copyUser, uid).map((c) => c.metadata.name!));
+      for (const w of this.overlay.written(resource)) if (w.namespace === du.metadata.namespace) names.add(w.name);
+      for (const name of names) {
+        const copy = this.read(resource, store, name, du.metadata.namespace);
+        if (!copy) continue;
+        const users = copyUsers(copy);
+        if (!users.includes(uid)) continue;
+        found.push({
+          kind,
+          name,
+          namespace: copy.metadata.namespace!,
+          uid: copy.metadata.uid ?? '',
+          resourceVersion: copy.metadata.resourceVersion ?? '',
+          users,
+          isCopy: isBackupPvcCopy(copy),
+          deleting: !!copy.metadata.deletionTimestamp,
+        });
+      }
+    }
+    return found.length > 0 ? { copies: found } : {};
   }
 
   /**

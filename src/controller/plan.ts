@@ -8,7 +8,7 @@
  */
 import { isBuiltInDataMover, isTerminalPhase, Phase, phaseOf } from '../api/dataupload.js';
 import type { DataUpload } from '../api/dataupload.js';
-import type { Pod, VolumeSnapshot, VolumeSnapshotContent } from '../api/kube.js';
+import type { PersistentVolume, Pod, VolumeSnapshot, VolumeSnapshotContent } from '../api/kube.js';
 import {
   ACCEPTOR_NAME,
   ANNOTATION_ACCEPTED_BY,
@@ -25,6 +25,7 @@ import {
   resolveBackupPvcConfig,
   volumeModeOf,
 } from '../exposer/index.js';
+import type { CopyKind } from '../exposer/index.js';
 import { parseQuantity } from '../api/quantity.js';
 import { Resources } from '../runtime/kube-api.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
@@ -130,7 +131,7 @@ function planAccepted(o: Observed, ctx: PlanContext): Decision {
   if (refusal) {
     // Retrying cannot help (see errors.ts): fail now instead of holding the queue slot until the timeout.
     const message = describeRefusal(refusal);
-    return fail(message, warning('ExposeRejected', 'Expose', message));
+    return fail(message, warning(refusal.hint ? 'MissingPermission' : 'ExposeRejected', 'Expose', message));
   }
   const deadline = acceptedAt(du) + ctx.prepareTimeoutMs;
   if (ctx.now >= deadline) {
@@ -195,6 +196,11 @@ function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
   if (!o.nodesByOs[nodeOS]) {
     const message = `no appropriate node to run data upload for PVC ${du.spec.sourceNamespace}/${du.spec.sourcePVC}: node with OS ${nodeOS} doesn't exist`;
     return fail(`failed to set exposer parameters: ${message}`, warning('NoNodeForOS', 'Expose', message));
+  }
+
+  if (!o.backupPvc) {
+    const copy = planCopies(o, ctx);
+    if (copy) return copy;
   }
 
   if (!o.backupVs) {
@@ -295,6 +301,47 @@ function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
   return wait('WaitingForBackupPod', describePodWait(o.backupPod), untilDeadline);
 }
 
+/**
+ * The Secrets and ConfigMaps the backupPVC's driver needs in the DataUpload's namespace
+ * (`backupPVC.<class>.secretNames` / `configMapNames`): copied, or joined when another DataUpload's copy is there,
+ * before anything else is made (as Velero does), and kept until the backup volume is gone.
+ */
+function planCopies(o: Observed, ctx: PlanContext): Decision | undefined {
+  const du = o.du;
+  const storageClass = du.spec.csiSnapshot!.storageClass;
+  const resolved = resolveBackupPvcConfig(storageClass, ctx.config.backupPVC);
+  const wanted: [CopyKind, readonly string[], string][] = [
+    ['Secret', resolved.secretNames, 'secretNames'],
+    ['ConfigMap', resolved.configMapNames, 'configMapNames'],
+  ];
+  const uid = du.metadata.uid ?? '';
+  for (const [kind, names, field] of wanted) {
+    if (names.length === 0) continue;
+    const problem = ctx.copyProblems?.[kind];
+    if (problem) {
+      const message = `backupPVC["${storageClass}"].${field} needs copies of ${kind}s, but ${problem}`;
+      return fail(message, warning('MissingPermission', 'Expose', message));
+    }
+    for (const name of names) {
+      const copy = o.copies?.find((c) => c.kind === kind && c.name === name);
+      if (copy && copy.users.includes(uid) && !copy.deleting) continue;
+      return act(
+        {
+          type: 'copy',
+          kind,
+          name,
+          sourceNamespace: du.spec.sourceNamespace,
+          namespace: du.metadata.namespace!,
+          duUid: uid,
+        },
+        `Copy${kind}`,
+        `copying ${kind} ${du.spec.sourceNamespace}/${name} to namespace ${du.metadata.namespace}`,
+      );
+    }
+  }
+  return undefined;
+}
+
 /** Retain the source content, then delete the source snapshot and content (the backup content now owns the handle). */
 function planRehoming(o: Observed): Decision | undefined {
   const vsc = o.sourceVsc;
@@ -357,11 +404,12 @@ function planTerminal(o: Observed, ctx: PlanContext): Decision {
   const du = o.du;
   // What another acceptor exposed, it cleans up; we only clean up what we exposed or ended before acceptance.
   const ours = acceptedByUs(du) || !du.status?.acceptedByNode;
-  const cleanup: CleanupResult = ours ? planCleanup(o) : { pending: [], skipped: [] };
-  if (cleanup.step) return act(cleanup.step.action, cleanup.step.reason, cleanup.step.message);
   const finishedAt =
     Date.parse(du.status?.completionTimestamp ?? '') || Date.parse(du.metadata.creationTimestamp ?? '') || ctx.now;
-  if (cleanup.pending.length > 0 && ctx.now - finishedAt < CLEANUP_GRACE_MS) {
+  const graceOver = ctx.now - finishedAt >= CLEANUP_GRACE_MS;
+  const cleanup: CleanupResult = ours ? planCleanup(o, graceOver) : { pending: [], skipped: [] };
+  if (cleanup.step) return act(cleanup.step.action, cleanup.step.reason, cleanup.step.message);
+  if (cleanup.pending.length > 0 && !graceOver) {
     return wait('WaitingForCleanup', `waiting for ${cleanup.pending.join(', ')} to be deleted`, DELETION_RETRY_MS);
   }
   if (hasFinalizer(du)) {
@@ -395,9 +443,9 @@ interface CleanupResult {
 }
 
 /** The first cleanup write that is due and that the API server has not refused in this pass. */
-function planCleanup(o: Observed): CleanupResult {
+function planCleanup(o: Observed, graceOver: boolean): CleanupResult {
   const result: CleanupResult = { pending: [], skipped: [] };
-  for (const step of cleanupSteps(o, result.pending)) {
+  for (const step of cleanupSteps(o, result.pending, graceOver)) {
     const refusal = o.refused?.find((r) => isRefusedAction(r, step.action));
     if (!refusal) return { ...result, step };
     result.skipped.push(describeRefusal(refusal));
@@ -418,7 +466,7 @@ function planCleanup(o: Observed): CleanupResult {
  * a restart at any point still finds everything. Before the backup content exists, the source snapshot and its
  * content are left to their own deletion policy, as in Velero's cleanup.
  */
-function* cleanupSteps(o: Observed, pending: string[]): Generator<CleanupStep> {
+function* cleanupSteps(o: Observed, pending: string[], graceOver: boolean): Generator<CleanupStep> {
   const du = o.du;
   const pod = o.backupPod && ownedBy(o.backupPod, du) ? o.backupPod : undefined;
   if (pod) {
@@ -426,23 +474,55 @@ function* cleanupSteps(o: Observed, pending: string[]): Generator<CleanupStep> {
     else pending.push(`pod ${objName(pod)}`);
   }
   const pvc = o.backupPvc && ownedBy(o.backupPvc, du) ? o.backupPvc : undefined;
+  // The backup PV: bound to our PVC, or (once the PVC is gone) still claiming it. Velero sets Delete, then deletes
+  // the PVC and lets the provisioner delete the volume.
+  const pv = o.backupPv && (pvc || claimsBackupPvc(o.backupPv, du)) ? o.backupPv : undefined;
+  if (pv && pv.spec?.persistentVolumeReclaimPolicy !== 'Delete' && !pv.metadata.deletionTimestamp) {
+    yield {
+      action: {
+        type: 'patch',
+        resource: Resources.persistentVolumes,
+        name: pv.metadata.name!,
+        patch: { spec: { persistentVolumeReclaimPolicy: 'Delete' } },
+      },
+      reason: 'SetBackupPVReclaimDelete',
+      message: `setting reclaim policy Delete on PV ${pv.metadata.name}`,
+    };
+  }
   if (pvc) {
-    const pv = o.backupPv;
-    if (pv && pv.spec?.persistentVolumeReclaimPolicy !== 'Delete' && !pv.metadata.deletionTimestamp) {
-      yield {
-        action: {
-          type: 'patch',
-          resource: Resources.persistentVolumes,
-          name: pv.metadata.name!,
-          patch: { spec: { persistentVolumeReclaimPolicy: 'Delete' } },
-        },
-        reason: 'SetBackupPVReclaimDelete',
-        message: `setting reclaim policy Delete on PV ${pv.metadata.name}`,
-      };
-    }
     if (!pvc.metadata.deletionTimestamp) yield deleteStep(Resources.persistentVolumeClaims, pvc, 'DeleteBackupPVC');
     else pending.push(`PVC ${objName(pvc)}`);
   }
+  // A PVC whose deletion the API server refused stays, and so does its volume: nothing to wait for.
+  const pvcStays =
+    !!pvc && !!o.refused?.some((r) => r.verb === 'delete' && r.resource === Resources.persistentVolumeClaims);
+  if (pv && !pvcStays && (!pvc || pvc.metadata.deletionTimestamp || pv.metadata.deletionTimestamp)) {
+    pending.push(`PV ${objName(pv)}`);
+  }
+  // Copies outlive the volume: the driver may need the Secret to delete it. At the end of the grace they go anyway.
+  if ((!pvc && !pv) || pvcStays || graceOver) {
+    const uid = du.metadata.uid ?? '';
+    for (const copy of o.copies ?? []) {
+      if (!copy.users.includes(uid) || copy.deleting) continue;
+      yield {
+        action: {
+          type: 'releaseCopy',
+          kind: copy.kind,
+          name: copy.name,
+          namespace: copy.namespace,
+          uid: copy.uid,
+          resourceVersion: copy.resourceVersion,
+          duUid: uid,
+          last: copy.users.length === 1,
+        },
+        reason: copy.users.length === 1 ? `Delete${copy.kind}Copy` : `Release${copy.kind}Copy`,
+        message:
+          copy.users.length === 1
+            ? `deleting ${copy.kind} copy ${copy.namespace}/${copy.name}`
+            : `leaving ${copy.kind} copy ${copy.namespace}/${copy.name} to its ${copy.users.length - 1} other user(s)`,
+      };
+    }
+  } else if ((o.copies ?? []).length > 0) pending.push('the backup volume, before its Secret/ConfigMap copies');
 
   const backupVsc = o.backupVsc;
   const sourceVsc = o.sourceVsc && backupVsc && sharesHandle(o.sourceVsc, backupVsc) ? o.sourceVsc : undefined;
@@ -494,6 +574,12 @@ function retainStep(vsc: VolumeSnapshotContent, reason: string): CleanupStep {
     reason,
     message: `setting deletionPolicy Retain on VolumeSnapshotContent ${vsc.metadata.name}`,
   };
+}
+
+/** Whether a PV's claim is (was) the DataUpload's backup PVC. */
+function claimsBackupPvc(pv: PersistentVolume, du: DataUpload): boolean {
+  const claim = pv.spec?.claimRef;
+  return claim?.namespace === du.metadata.namespace && claim?.name === du.metadata.name;
 }
 
 /** Whether two contents refer to the same storage snapshot. */

@@ -9,7 +9,7 @@ import type { DataUpload } from '../api/dataupload.js';
 import { LABEL_EXPOSE_ON_GOING } from '../api/names.js';
 import { Resources } from '../runtime/kube-api.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
-import { isRefusedAction, refusalOf } from './errors.js';
+import { isRefusedAction, refusalOf, StaleCopyError } from './errors.js';
 import { StaleDataUploadError } from './executor.js';
 import type { Executor } from './executor.js';
 import type { Observer } from './observe.js';
@@ -128,7 +128,7 @@ export class DataUploadReconciler {
         await this.deps.executor.execute(observed, decision.action);
       } catch (err) {
         if (accepting) this.pendingAccepts.delete(key);
-        if (err instanceof StaleDataUploadError) {
+        if (err instanceof StaleDataUploadError || err instanceof StaleCopyError) {
           log.debug({ phase: phaseOf(du) }, err.message);
           continue;
         }

@@ -12,7 +12,7 @@ import type {
   VolumeSnapshotContent,
 } from '../api/kube.js';
 import type { NodeAgentConfig } from '../config/types.js';
-import type { BackupPodTemplate } from '../exposer/index.js';
+import type { BackupPodTemplate, CopyKind } from '../exposer/index.js';
 import type { ResourceRef } from '../runtime/kube-api.js';
 
 /**
@@ -42,11 +42,30 @@ export interface Observed {
   exposeOnGoing: number;
   /** Writes the API server refused for good earlier in this reconcile pass (see `errors.ts`). */
   refused?: readonly Refusal[];
+  /**
+   * Copies (Secrets, ConfigMaps) in the DataUpload's namespace that this DataUpload's backupPVC config names or
+   * that carry its user label. Empty when no copies are configured.
+   */
+  copies?: readonly ObservedCopy[];
+}
+
+/** A Secret or ConfigMap copy as the operator caches it (without its content). */
+export interface ObservedCopy {
+  kind: CopyKind;
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion: string;
+  /** UIDs of the DataUploads using it (their user labels). */
+  users: readonly string[];
+  /** Whether it carries `velero.io/backup-pvc-secret`, i.e. it was made as a copy and not by someone else. */
+  isCopy: boolean;
+  deleting: boolean;
 }
 
 /** A write to a child object that the API server refused for a reason retrying will not change. */
 export interface Refusal {
-  verb: 'create' | 'patch' | 'delete';
+  verb: 'create' | 'patch' | 'delete' | 'copy';
   resource: ResourceRef;
   name: string;
   namespace?: string;
@@ -55,6 +74,8 @@ export interface Refusal {
   reason: string;
   /** The API server's own words. */
   message: string;
+  /** What the user can do about it, when we know (e.g. the overlay that grants a missing permission). */
+  hint?: string;
 }
 
 /** What the operator was started with; constant for the life of the process. */
@@ -67,6 +88,11 @@ export interface PlanContext {
   config: NodeAgentConfig;
   podTemplate: BackupPodTemplate;
   securityContext: 'root' | 'restricted';
+  /**
+   * Why copies of a kind cannot be made (the operator's RBAC lacks the opt-in permissions), found at boot; a
+   * DataUpload whose config asks for such copies fails at once with this message.
+   */
+  copyProblems?: Partial<Record<CopyKind, string>>;
 }
 
 /** An Event to record about the DataUpload. */
@@ -95,6 +121,22 @@ export type Action =
   | { type: 'create'; resource: ResourceRef; object: KubeObject; event?: EventIntent }
   | { type: 'patch'; resource: ResourceRef; name: string; namespace?: string; patch: unknown }
   | { type: 'delete'; resource: ResourceRef; name: string; namespace?: string; uid?: string }
+  /** Make (or join) the copy of a source Secret/ConfigMap in the DataUpload's namespace. */
+  | { type: 'copy'; kind: CopyKind; name: string; sourceNamespace: string; namespace: string; duUid: string }
+  /**
+   * Stop using a copy: delete it when this DataUpload is its last user, else drop this DataUpload's user label.
+   * Guarded by the copy's uid and resourceVersion, so a user that joined meanwhile is never left without it.
+   */
+  | {
+      type: 'releaseCopy';
+      kind: CopyKind;
+      name: string;
+      namespace: string;
+      uid: string;
+      resourceVersion: string;
+      duUid: string;
+      last: boolean;
+    }
   | {
       /** End the DataUpload in a terminal phase; when `diagnose` is set, first record the expose diagnostics. */
       type: 'finish';

@@ -15,6 +15,10 @@ export interface ResolvedBackupPvc {
   spcNoRelabeling: boolean;
   /** Annotations for the backupPVC (Velero 1.17.1+), a fresh copy; empty without an entry. */
   annotations: Record<string, string>;
+  /** Secrets of the source namespace to copy into the DataUpload's namespace before the backupPVC is made. */
+  secretNames: readonly string[];
+  /** ConfigMaps copied like {@link secretNames}. */
+  configMapNames: readonly string[];
   /** The single access mode of the backupPVC. */
   accessModes: ['ReadOnlyMany'] | ['ReadWriteOnce'];
   /** Configuration that was ignored, one sentence each, for a log line or an Event. */
@@ -53,6 +57,8 @@ export function resolveBackupPvcConfig(
     readOnly,
     spcNoRelabeling: wantsNoRelabeling && readOnly,
     annotations: { ...(entry?.annotations ?? {}) },
+    secretNames: entry?.secretNames ?? [],
+    configMapNames: entry?.configMapNames ?? [],
     accessModes: readOnly ? ['ReadOnlyMany'] : ['ReadWriteOnce'],
     warnings,
   };

@@ -3,6 +3,7 @@ export * from './affinity.js';
 export * from './backup-pod.js';
 export * from './backup-pvc.js';
 export * from './backup-pvc-config.js';
+export * from './copies.js';
 export { ownerReferenceTo } from './objects.js';
 export * from './pod-template.js';
 export * from './snapshots.js';

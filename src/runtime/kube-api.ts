@@ -27,6 +27,7 @@ export const Resources = Object.freeze({
   persistentVolumeClaims: ref('', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim', true),
   persistentVolumes: ref('', 'v1', 'persistentvolumes', 'PersistentVolume', false),
   configMaps: ref('', 'v1', 'configmaps', 'ConfigMap', true),
+  secrets: ref('', 'v1', 'secrets', 'Secret', true),
   nodes: ref('', 'v1', 'nodes', 'Node', false),
   coreEvents: ref('', 'v1', 'events', 'Event', true),
   events: ref('events.k8s.io', 'v1', 'events', 'Event', true),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   FAKE_CSI_DRIVER,
   formatBytes,
@@ -26,6 +26,9 @@ interface World {
   snapshots?: VolumeSnapshot[];
   contents?: SnapshotContent[];
   sizes?: Record<string, number>;
+  /** `<namespace>/<name>` of the Secrets and ConfigMaps that exist. */
+  secrets?: string[];
+  configMaps?: string[];
 }
 
 function viewOf(w: World): View {
@@ -49,6 +52,8 @@ function viewOf(w: World): View {
     content: (n) => byName(w.contents, n),
     contents: () => w.contents ?? [],
     sizeOfHandle: (h) => w.sizes?.[h],
+    hasSecret: (ns, n) => (w.secrets ?? []).includes(`${ns}/${n}`),
+    hasConfigMap: (ns, n) => (w.configMaps ?? []).includes(`${ns}/${n}`),
   };
 }
 
@@ -356,4 +361,44 @@ test('a snapshot without a class is taken when its claim belongs to a fake class
     snapshots: [classless],
   });
   assert.deepEqual(foreign, []);
+});
+
+describe('classes that provision from namespace-scoped objects', () => {
+  const encrypted = sc('enc', {
+    parameters: {
+      'csi.storage.k8s.io/provisioner-secret-name': 'kms-token',
+      'csi.storage.k8s.io/provisioner-secret-namespace': '${pvc.namespace}',
+      [Switches.requiresConfigMap]: 'vault-config',
+    },
+  });
+  const claim: Pvc = {
+    metadata: { name: 'backup-1', namespace: 'velero', uid: 'pvc-uid-1' },
+    spec: { storageClassName: 'enc', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    status: { phase: 'Pending' },
+  };
+
+  test('without the Secret in the claim namespace the claim fails like the external-provisioner says', () => {
+    const actions = planFor({ storageClasses: [encrypted], pvcs: [claim], configMaps: ['velero/vault-config'] });
+    assert.equal(actions.length, 1);
+    assert.equal(actions[0]!.type, 'provisioningFailed');
+    assert.match(
+      (actions[0] as { message: string }).message,
+      /error getting secret kms-token in namespace velero: secrets "kms-token" not found/,
+    );
+  });
+
+  test('without the ConfigMap it fails too; with both it provisions', () => {
+    const noCm = planFor({ storageClasses: [encrypted], pvcs: [claim], secrets: ['velero/kms-token'] });
+    assert.match((noCm[0] as { message: string }).message, /configmap velero\/vault-config not found/);
+    const both = planFor({
+      storageClasses: [encrypted],
+      pvcs: [claim],
+      secrets: ['velero/kms-token'],
+      configMaps: ['velero/vault-config'],
+    });
+    assert.deepEqual(
+      both.map((a) => a.type),
+      ['create'],
+    );
+  });
 });

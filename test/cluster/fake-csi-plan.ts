@@ -16,7 +16,13 @@ export const Switches = Object.freeze({
   refuseAccessModes: `${FAKE_CSI_DRIVER}/refuse-access-modes`,
   snapshotNeverReady: `${FAKE_CSI_DRIVER}/snapshot-never-ready`,
   snapshotError: `${FAKE_CSI_DRIVER}/snapshot-error`,
+  /** A ConfigMap of this name must exist in the claim's namespace (like a driver's per-namespace KMS config). */
+  requiresConfigMap: `${FAKE_CSI_DRIVER}/requires-configmap`,
 });
+
+/** The external-provisioner's class parameters naming the Secret it provisions with (templates allowed). */
+const PROVISIONER_SECRET_NAME = 'csi.storage.k8s.io/provisioner-secret-name';
+const PROVISIONER_SECRET_NAMESPACE = 'csi.storage.k8s.io/provisioner-secret-namespace';
 
 const SNAPSHOT_API = 'snapshot.storage.k8s.io/v1';
 const SNAPSHOT_PATH = '/apis/snapshot.storage.k8s.io/v1';
@@ -128,6 +134,8 @@ export interface View {
   contents(): SnapshotContent[];
   /** The size of a snapshot handle this layer created earlier, if known. */
   sizeOfHandle(handle: string): number | undefined;
+  hasSecret(namespace: string, name: string): boolean;
+  hasConfigMap(namespace: string, name: string): boolean;
 }
 
 /** When the next ProvisioningFailed report for a claim is due. */
@@ -397,6 +405,8 @@ function planClaim(pvc: Pvc, input: PlanInput): Action[] {
   if (sc.volumeBindingMode === 'WaitForFirstConsumer' && !pvc.metadata.annotations?.[SELECTED_NODE]) return [];
   const refused = refusedAccessMode(pvc, sc);
   if (refused) return reportProvisioningFailure(pvc, input, refusedMessage(sc, refused));
+  const missing = missingProvisioningObject(pvc, sc, view);
+  if (missing) return reportProvisioningFailure(pvc, input, missing);
   if (!snapshotSourceIsReady(pvc, view)) return [];
   const pvName = `pvc-${pvc.metadata.uid}`;
   if (view.pv(pvName)) return [];
@@ -417,6 +427,30 @@ function refusedAccessMode(pvc: Pvc, sc: StorageClass): string | undefined {
     .map((m) => m.trim())
     .filter((m) => m !== '');
   return pvc.spec.accessModes?.find((m) => refused.includes(m));
+}
+
+/**
+ * The Secret (external-provisioner parameters, `${pvc.namespace}` / `${pvc.name}` templates resolved) or ConfigMap
+ * (fake switch) a class needs in order to provision, when it does not exist; worded like the external-provisioner.
+ */
+function missingProvisioningObject(pvc: Pvc, sc: StorageClass, view: View): string | undefined {
+  const params = sc.parameters ?? {};
+  const resolve = (template: string) =>
+    template.replaceAll('${pvc.namespace}', pvc.metadata.namespace ?? '').replaceAll('${pvc.name}', pvc.metadata.name);
+  const secretName = params[PROVISIONER_SECRET_NAME];
+  if (secretName) {
+    const name = resolve(secretName);
+    const namespace = resolve(params[PROVISIONER_SECRET_NAMESPACE] ?? '${pvc.namespace}');
+    if (!view.hasSecret(namespace, name)) {
+      return `failed to provision volume with StorageClass "${sc.metadata.name}": error getting secret ${name} in namespace ${namespace}: secrets "${name}" not found`;
+    }
+  }
+  const configMap = params[Switches.requiresConfigMap];
+  const namespace = pvc.metadata.namespace ?? '';
+  if (configMap && !view.hasConfigMap(namespace, configMap)) {
+    return `failed to provision volume with StorageClass "${sc.metadata.name}": rpc error: code = FailedPrecondition desc = configmap ${namespace}/${configMap} not found`;
+  }
+  return undefined;
 }
 
 /** Worded like the external-provisioner's event for a driver that rejects CreateVolume. */

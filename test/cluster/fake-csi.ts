@@ -60,6 +60,9 @@ export class FakeCsi {
   private readonly pvs: Informer<Pv & CachedObject>;
   private readonly snapshots: Informer<VolumeSnapshot & CachedObject>;
   private readonly contents: Informer<SnapshotContent & CachedObject>;
+  /** Only whether they exist matters (a class may require one for provisioning). */
+  private readonly secrets: Informer<CachedObject>;
+  private readonly configMaps: Informer<CachedObject>;
   private readonly failures = new Map<string, FailureState>();
   private readonly done = new Map<string, number>();
   private readonly knownSizes = new Map<string, number>();
@@ -76,6 +79,8 @@ export class FakeCsi {
     this.pvs = informer('/api/v1/persistentvolumes');
     this.snapshots = informer(`${SNAPSHOT_PATH}/volumesnapshots`);
     this.contents = informer(`${SNAPSHOT_PATH}/volumesnapshotcontents`);
+    this.secrets = informer('/api/v1/secrets');
+    this.configMaps = informer('/api/v1/configmaps');
   }
 
   /** Installs the CRDs and fills the caches; resolves when the layer is serving. */
@@ -99,7 +104,16 @@ export class FakeCsi {
   }
 
   private informers(): Informer<CachedObject>[] {
-    return [this.storageClasses, this.snapshotClasses, this.pvcs, this.pvs, this.snapshots, this.contents];
+    return [
+      this.storageClasses,
+      this.snapshotClasses,
+      this.pvcs,
+      this.pvs,
+      this.snapshots,
+      this.contents,
+      this.secrets,
+      this.configMaps,
+    ];
   }
 
   private async loop(): Promise<void> {
@@ -263,6 +277,8 @@ export class FakeCsi {
       content: (name) => this.contents.get(undefined, name),
       contents: () => this.contents.list(),
       sizeOfHandle: (handle) => this.knownSizes.get(handle),
+      hasSecret: (ns, name) => this.secrets.get(ns, name) !== undefined,
+      hasConfigMap: (ns, name) => this.configMaps.get(ns, name) !== undefined,
     };
   }
 }

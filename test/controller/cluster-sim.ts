@@ -16,7 +16,13 @@ import type {
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../../src/api/kube.js';
-import { contentIndexers, dataUploadIndexers, nodeIndexers, snapshotHandlesOf } from '../../src/controller/indexes.js';
+import {
+  contentIndexers,
+  dataUploadIndexers,
+  nodeIndexers,
+  snapshotHandlesOf,
+  volumeIndexers,
+} from '../../src/controller/indexes.js';
 import { Observer } from '../../src/controller/observe.js';
 import type { IndexedReadStore, Stores } from '../../src/controller/observe.js';
 import { WriteOverlay } from '../../src/controller/overlay.js';
@@ -100,7 +106,7 @@ export class SimCluster {
       dataUploads: store<DataUpload>('DataUpload', dataUploadIndexers),
       pods: store<Pod>('Pod'),
       persistentVolumeClaims: store<PersistentVolumeClaim>('PersistentVolumeClaim'),
-      persistentVolumes: store<PersistentVolume>('PersistentVolume'),
+      persistentVolumes: store<PersistentVolume>('PersistentVolume', volumeIndexers),
       volumeSnapshots: store<VolumeSnapshot>('VolumeSnapshot'),
       volumeSnapshotContents: store<VolumeSnapshotContent>('VolumeSnapshotContent', contentIndexers),
       nodes: store<Node>('Node', nodeIndexers),

@@ -140,6 +140,29 @@ export function apply(world: Observed, action: Action, now = T0): Observed {
       delete (w as unknown as Record<string, unknown>)[slot];
       return w;
     }
+    case 'copy': {
+      const existing = (w.copies ?? []).find((c) => c.kind === action.kind && c.name === action.name);
+      const users = [...(existing?.users ?? []), action.duUid];
+      const copy = {
+        kind: action.kind,
+        name: action.name,
+        namespace: action.namespace,
+        uid: existing?.uid ?? `uid-${++counter}`,
+        resourceVersion: String(++counter),
+        users,
+        isCopy: true,
+        deleting: false,
+      };
+      w.copies = [...(w.copies ?? []).filter((c) => c !== existing), copy];
+      return w;
+    }
+    case 'releaseCopy':
+      w.copies = (w.copies ?? []).flatMap((c) => {
+        if (c.kind !== action.kind || c.name !== action.name) return [c];
+        if (action.last) return [];
+        return [{ ...c, users: c.users.filter((u) => u !== action.duUid) }];
+      });
+      return w;
   }
 }
 
@@ -177,6 +200,10 @@ export function describe(action: Action): string {
       return `patch:${action.resource.kind}`;
     case 'delete':
       return `delete:${action.resource.kind}:${action.namespace ? `${action.namespace}/` : ''}${action.name}`;
+    case 'copy':
+      return `copy:${action.kind}:${action.sourceNamespace}/${action.name}`;
+    case 'releaseCopy':
+      return `${action.last ? 'delete' : 'release'}:${action.kind}Copy:${action.namespace}/${action.name}`;
   }
 }
 

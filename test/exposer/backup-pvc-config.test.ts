@@ -10,6 +10,8 @@ test('no backupPVC entry resolves to the source class, ReadWriteOnce, no relabel
     readOnly: false,
     spcNoRelabeling: false,
     annotations: {},
+    secretNames: [],
+    configMapNames: [],
     accessModes: ['ReadWriteOnce'],
     warnings: [],
   });
@@ -17,7 +19,14 @@ test('no backupPVC entry resolves to the source class, ReadWriteOnce, no relabel
 
 test('a full backupPVC entry resolves to its class, ReadOnlyMany, spc_t and a copy of its annotations', () => {
   const backupPVC: NodeAgentConfig['backupPVC'] = {
-    [SOURCE_SC]: { storageClass: 'ro', readOnly: true, spcNoRelabeling: true, annotations: { x: 'y' } },
+    [SOURCE_SC]: {
+      storageClass: 'ro',
+      readOnly: true,
+      spcNoRelabeling: true,
+      annotations: { x: 'y' },
+      secretNames: ['kms-token'],
+      configMapNames: ['vault-config'],
+    },
   };
   const resolved = resolveBackupPvcConfig(SOURCE_SC, backupPVC);
   assert.deepEqual(resolved, {
@@ -25,6 +34,8 @@ test('a full backupPVC entry resolves to its class, ReadOnlyMany, spc_t and a co
     readOnly: true,
     spcNoRelabeling: true,
     annotations: { x: 'y' },
+    secretNames: ['kms-token'],
+    configMapNames: ['vault-config'],
     accessModes: ['ReadOnlyMany'],
     warnings: [],
   });

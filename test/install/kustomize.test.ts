@@ -316,3 +316,39 @@ describe('config/prometheus', () => {
     assert.ok(rendered.every((m) => m.metadata.namespace === 'velero'));
   });
 });
+
+describe('config/secret-copies', () => {
+  test('adds exactly the opt-in copy permissions to config/default, bound to the operator', async () => {
+    const rendered = await renderKustomization('config/secret-copies');
+    const added = rendered.filter(
+      (m) => !manifests.some((d) => d.kind === m.kind && d.metadata.name === m.metadata.name),
+    );
+    assert.deepEqual(added.map((m) => `${m.kind}/${m.metadata.name}`).sort(), [
+      'ClusterRole/dataupload-operator-backup-pvc-copies',
+      'ClusterRoleBinding/dataupload-operator-backup-pvc-copies',
+      'Role/dataupload-operator-backup-pvc-copies',
+      'RoleBinding/dataupload-operator-backup-pvc-copies',
+    ]);
+    assert.equal(rendered.length, manifests.length + 4, 'nothing else changes');
+    assert.deepEqual(
+      permissions(rulesOf(findManifest(rendered, 'ClusterRole', 'dataupload-operator-backup-pvc-copies'))),
+      expectedPermissions({ 'core/secrets': ['get'], 'core/configmaps': ['get'] }),
+      'outside its namespace: one get per copied object, no list or watch of Secrets',
+    );
+    assert.deepEqual(
+      permissions(rulesOf(findManifest(rendered, 'Role', 'dataupload-operator-backup-pvc-copies'))),
+      expectedPermissions({
+        'core/secrets': ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+        'core/configmaps': ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+      }),
+    );
+    for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
+      const binding = findManifest(rendered, kind, 'dataupload-operator-backup-pvc-copies') as Manifest & {
+        subjects: { kind: string; name: string; namespace: string }[];
+      };
+      assert.deepEqual(binding.subjects, [
+        { kind: 'ServiceAccount', name: 'dataupload-operator', namespace: 'velero' },
+      ]);
+    }
+  });
+});
