@@ -124,7 +124,7 @@ test('a copy refused for good (its source does not exist) fails the DataUpload w
   const action = (d as { action: Action }).action;
   assert.equal(action.type, 'finish');
   assert.equal(
-    (action).message,
+    action.message,
     'copy Secret into velero/kms-token failed (404 NotFound): secrets "kms-token" not found',
   );
 });
