@@ -15,8 +15,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   buildVelero,
@@ -53,10 +53,16 @@ export async function veleroBinary(): Promise<string> {
 }
 
 /**
- * Velero's module source directory in the Go module cache (downloaded if needed), from
- * `go mod download -json` run in the wrapper module so the version and checksums are the ones in its go.sum.
+ * Velero's module source directory in the Go module cache. Found without Go where Go puts it by default
+ * (`$GOMODCACHE`, else `$GOPATH/pkg/mod`, else `~/go/pkg/mod`), so a warm machine needs no Go, as for the control
+ * plane; otherwise from `go mod download -json` in the wrapper module (downloading it if needed, checked against
+ * the wrapper's go.sum).
  */
 export async function veleroModuleDir(): Promise<string> {
+  const gopath = process.env.GOPATH?.split(delimiter)[0] || join(homedir(), 'go');
+  const cache = process.env.GOMODCACHE || join(gopath, 'pkg', 'mod');
+  const usual = join(cache, `${VELERO_MODULE}@${VELERO_VERSION}`);
+  if (existsSync(join(usual, 'config', 'crd'))) return usual;
   const { stdout } = await execFileAsync('go', ['mod', 'download', '-json', `${VELERO_MODULE}@${VELERO_VERSION}`], {
     cwd: join(REPO_ROOT, 'test/cluster/velerobin'),
     env: { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'auto' },
