@@ -11,6 +11,7 @@ import type {
   PersistentVolume,
   PersistentVolumeClaim,
   Pod,
+  StorageClass,
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../api/kube.js';
@@ -43,6 +44,7 @@ import type { EventSink } from './executor.js';
 import { Observer } from './observe.js';
 import type { Stores } from './observe.js';
 import { WriteOverlay } from './overlay.js';
+import { cacheTransforms } from './slim.js';
 import { CONTROLLER_NAME, DataUploadReconciler, splitKey } from './reconciler.js';
 import type { PlanContext } from './types.js';
 
@@ -99,6 +101,7 @@ export class DataUploadController {
     this.options = options;
     this.now = options.now ?? Date.now;
     const ns = options.namespace;
+    const slim = cacheTransforms(ns);
     // Resources refs are frozen singletons, so the ref itself is the key.
     const byResource = new Map<ResourceRef, WatchCache<KubeObject>>();
     const cache = <T extends KubeObject>(
@@ -127,13 +130,20 @@ export class DataUploadController {
         namespace: ns,
         labelSelector: `${LABEL_EXPOSER_POD_GROUP}=${EXPOSER_POD_GROUP_SNAPSHOT}`,
       }),
-      persistentVolumeClaims: cache<PersistentVolumeClaim>(Resources.persistentVolumeClaims),
-      persistentVolumes: cache<PersistentVolume>(Resources.persistentVolumes, { indexers: volumeIndexers }),
-      volumeSnapshots: cache<VolumeSnapshot>(Resources.volumeSnapshots),
+      persistentVolumeClaims: cache<PersistentVolumeClaim>(Resources.persistentVolumeClaims, {
+        transform: slim.persistentVolumeClaims,
+      }),
+      persistentVolumes: cache<PersistentVolume>(Resources.persistentVolumes, {
+        indexers: volumeIndexers,
+        transform: slim.persistentVolumes,
+      }),
+      volumeSnapshots: cache<VolumeSnapshot>(Resources.volumeSnapshots, { transform: slim.volumeSnapshots }),
       volumeSnapshotContents: cache<VolumeSnapshotContent>(Resources.volumeSnapshotContents, {
         indexers: contentIndexers,
+        transform: slim.volumeSnapshotContents,
       }),
-      nodes: cache<Node>(Resources.nodes, { indexers: nodeIndexers }),
+      nodes: cache<Node>(Resources.nodes, { indexers: nodeIndexers, transform: slim.nodes }),
+      storageClasses: cache<StorageClass>(Resources.storageClasses),
       // Copies exist only when the config asks for them and the opt-in permissions were found at boot.
       ...(wantsCopies(options.context, 'Secret')
         ? { secretCopies: cache<KubeObject>(Resources.secrets, copyCacheOptions(ns)) }

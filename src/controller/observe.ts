@@ -9,6 +9,7 @@ import type {
   PersistentVolume,
   PersistentVolumeClaim,
   Pod,
+  StorageClass,
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../api/kube.js';
@@ -47,6 +48,7 @@ export interface Stores {
   volumeSnapshotContents: IndexedReadStore<VolumeSnapshotContent>;
   /** Indexed by {@link Index.nodeOs}. */
   nodes: IndexedReadStore<Node>;
+  storageClasses: ReadStore<StorageClass>;
   /** Copies in the DataUploads' namespace, without content, indexed by {@link Index.copyUser}; only when configured. */
   secretCopies?: IndexedReadStore<KubeObject>;
   configMapCopies?: IndexedReadStore<KubeObject>;
@@ -100,6 +102,11 @@ export class Observer {
     const sourceVs = csi
       ? this.read(Resources.volumeSnapshots, this.stores.volumeSnapshots, csi.volumeSnapshot, sourceNs)
       : undefined;
+    const sourcePvName = sourcePvc?.spec?.volumeName;
+    const sourcePv = sourcePvName
+      ? this.read(Resources.persistentVolumes, this.stores.persistentVolumes, sourcePvName)
+      : undefined;
+    const sourceStorageClass = csi?.storageClass ? this.stores.storageClasses.get(csi.storageClass) : undefined;
     const backupVs = this.read(Resources.volumeSnapshots, this.stores.volumeSnapshots, name, ns);
     const backupVsc = this.read(Resources.volumeSnapshotContents, this.stores.volumeSnapshotContents, name);
     const sourceVsc = this.sourceContent(sourceVs, backupVsc);
@@ -112,6 +119,8 @@ export class Observer {
     return {
       du,
       sourcePvc,
+      ...(sourcePv ? { sourcePv } : {}),
+      ...(sourceStorageClass ? { sourceStorageClass } : {}),
       sourceVs,
       sourceVsc,
       backupVs,

@@ -6,6 +6,7 @@
  * Phases follow Velero: New → Accepted → Prepared, with Canceled and Failed from any non-terminal phase;
  * InProgress and Canceling belong to the data mover.
  */
+import type { V1NodeSelector } from '@kubernetes/client-node';
 import { isBuiltInDataMover, isTerminalPhase, Phase, phaseOf } from '../api/dataupload.js';
 import type { DataUpload } from '../api/dataupload.js';
 import type { PersistentVolume, Pod, VolumeSnapshot, VolumeSnapshotContent } from '../api/kube.js';
@@ -192,6 +193,13 @@ function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
       warning('SourcePVCNotFound', 'Expose', `source PVC ${du.spec.sourceNamespace}/${du.spec.sourcePVC} not found`),
     );
   }
+  if (volumeTopology(o) === 'missing') {
+    const pvName = o.sourcePvc.spec?.volumeName;
+    const message = pvName
+      ? `failed to get source PV ${pvName}: it is needed for the volume topology of WaitForFirstConsumer storage class ${csi.storageClass}`
+      : `source PVC ${du.spec.sourceNamespace}/${du.spec.sourcePVC} has no volume backing this claim (storage class ${csi.storageClass} binds WaitForFirstConsumer)`;
+    return fail(message, warning('SourcePVNotFound', 'Expose', message));
+  }
   const nodeOS = deduceNodeOs(o);
   if (!o.nodesByOs[nodeOS]) {
     const message = `no appropriate node to run data upload for PVC ${du.spec.sourceNamespace}/${du.spec.sourcePVC}: node with OS ${nodeOS} doesn't exist`;
@@ -279,6 +287,7 @@ function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
 
   if (!o.backupPod) {
     const resolved = resolveBackupPvcConfig(csi.storageClass, ctx.config.backupPVC);
+    const topology = volumeTopology(o);
     const pod = buildBackupPod({
       du,
       template: ctx.podTemplate,
@@ -287,6 +296,7 @@ function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
       nodeOS,
       config: ctx.config,
       securityContext: ctx.securityContext,
+      ...(topology && topology !== 'missing' ? { volumeTopology: topology } : {}),
     });
     const note =
       `created backup PVC ${du.metadata.namespace}/${du.metadata.name} ` +
@@ -642,6 +652,21 @@ export function podUnrecoverableReason(pod: Pod): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The source volume's topology, as Velero 1.18.3 reads it: only for a WaitForFirstConsumer source class, the source
+ * PV's required node affinity (`undefined` when it has none). `'missing'` when the class needs it but the source PV
+ * is not there; Velero fails such a DataUpload too. A source class that no longer exists is read as not
+ * WaitForFirstConsumer (Velero fails on it; the snapshot can still be exposed).
+ */
+export function volumeTopology(
+  o: Pick<Observed, 'sourcePv' | 'sourceStorageClass'>,
+): V1NodeSelector | 'missing' | undefined {
+  if (o.sourceStorageClass?.volumeBindingMode !== 'WaitForFirstConsumer') return undefined;
+  if (!o.sourcePv) return 'missing';
+  const required = o.sourcePv.spec?.nodeAffinity?.required;
+  return required?.nodeSelectorTerms?.length ? required : undefined;
 }
 
 /** Velero's node OS rule, minus VolumeAttachments: Block is linux; else the selected node's OS; else linux. */

@@ -8,6 +8,7 @@ import type {
   PersistentVolume,
   PersistentVolumeClaim,
   Pod,
+  StorageClass,
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../api/kube.js';
@@ -23,6 +24,10 @@ export interface Observed {
   du: DataUpload;
   /** `spec.sourceNamespace/spec.sourcePVC`. */
   sourcePvc?: PersistentVolumeClaim;
+  /** The PV bound to the source PVC (only its claim and node affinity are kept). */
+  sourcePv?: PersistentVolume;
+  /** The source storage class, `spec.csiSnapshot.storageClass`. */
+  sourceStorageClass?: StorageClass;
   /** `spec.sourceNamespace/spec.csiSnapshot.volumeSnapshot`; gone once re-homed. */
   sourceVs?: VolumeSnapshot;
   /** The content bound to the source snapshot, found by the source snapshot's status or by the snapshot handle. */

@@ -2,7 +2,7 @@
  * Where the backupPod may run: the `loadAffinity` entry that applies to a backupPVC storage class, and its
  * translation into a pod affinity (spec section 2, `loadAffinity`, and section 4.1 step 11).
  */
-import type { V1Affinity, V1NodeSelectorRequirement } from '@kubernetes/client-node';
+import type { V1Affinity, V1NodeSelector, V1NodeSelectorRequirement } from '@kubernetes/client-node';
 import type { LoadAffinity } from '../config/types.js';
 
 /**
@@ -47,3 +47,33 @@ function nodeSelectorRequirements(a: LoadAffinity): V1NodeSelectorRequirement[] 
   );
   return [...fromLabels, ...fromExpressions];
 }
+
+/**
+ * The backupPod's node affinity as Velero 1.18.3 builds it: the requirements of the `loadAffinity` entry (if any),
+ * then the OS pin (`kubernetes.io/os NotIn [windows]` on Linux, `In [windows]` on Windows; 1.18 pins the OS here
+ * instead of with a nodeSelector). With a volume topology (the source PV's required node affinity, for a
+ * WaitForFirstConsumer class) every topology term gets those requirements appended, so the pod lands where the
+ * volume can be attached; otherwise they form the only term. Unlike Velero, the config is never mutated, so the
+ * OS requirement never accumulates across DataUploads (velero#9735).
+ */
+export function backupPodAffinity(input: {
+  loadAffinity: LoadAffinity | undefined;
+  nodeOS: 'linux' | 'windows';
+  volumeTopology?: V1NodeSelector;
+}): V1Affinity {
+  const requirements: V1NodeSelectorRequirement[] = [
+    ...(input.loadAffinity ? nodeSelectorRequirements(input.loadAffinity) : []),
+    { key: NODE_OS_LABEL, operator: input.nodeOS === 'windows' ? 'In' : 'NotIn', values: ['windows'] },
+  ];
+  const topology = input.volumeTopology?.nodeSelectorTerms ?? [];
+  const nodeSelectorTerms =
+    topology.length > 0
+      ? topology.map((term) => ({
+          ...structuredClone(term),
+          matchExpressions: [...structuredClone(term.matchExpressions ?? []), ...requirements],
+        }))
+      : [{ matchExpressions: requirements }];
+  return { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms } } };
+}
+
+const NODE_OS_LABEL = 'kubernetes.io/os';

@@ -3,8 +3,8 @@
  * it, with the security context, pull policy and hostPath choices described on {@link buildBackupPod}.
  */
 import type {
-  V1Affinity,
   V1Container,
+  V1NodeSelector,
   V1PodSecurityContext,
   V1PodSpec,
   V1ResourceRequirements,
@@ -19,7 +19,6 @@ import {
   LABEL_DATA_UPLOAD,
   LABEL_EXPOSER_POD_GROUP,
   LABEL_HOSTNAME,
-  LABEL_NODE_OS,
   formatGoDuration,
   parseGoDuration,
   parseQuantity,
@@ -27,7 +26,7 @@ import {
   type Pod,
 } from '../api/index.js';
 import type { NodeAgentConfig, PodResources } from '../config/types.js';
-import { selectLoadAffinity, toNodeAffinity } from './affinity.js';
+import { backupPodAffinity, selectLoadAffinity } from './affinity.js';
 import type { ResolvedBackupPvc, VolumeMode } from './backup-pvc-config.js';
 import { DEFAULT_IMAGE_PULL_POLICY, type BackupPodTemplate } from './pod-template.js';
 import { copyNonEmpty, copyOf, ownerReferenceTo } from './objects.js';
@@ -48,6 +47,11 @@ export interface BackupPodInput {
   config: NodeAgentConfig;
   /** Defaults to `root`, Velero's behaviour. */
   securityContext?: BackupPodSecurity;
+  /**
+   * The source volume's topology (its PV's required node affinity) when the source class binds
+   * WaitForFirstConsumer, as Velero 1.18.3 reads it: the backupPod must run where that volume can attach.
+   */
+  volumeTopology?: V1NodeSelector;
 }
 
 /** The data mover command, unless the template names another. */
@@ -78,7 +82,11 @@ const WINDOWS_TOLERATIONS: readonly V1Toleration[] = Object.freeze([
  */
 export function buildBackupPod(input: BackupPodInput): Pod {
   const { du, template, config, nodeOS } = input;
-  const affinity = podAffinity(config, input.resolved.storageClass);
+  const affinity = backupPodAffinity({
+    loadAffinity: selectLoadAffinity(config.loadAffinity, input.resolved.storageClass),
+    nodeOS,
+    volumeTopology: input.volumeTopology,
+  });
   const tolerations = [...(template.tolerations ?? []), ...(nodeOS === 'windows' ? WINDOWS_TOLERATIONS : [])];
   const spec: V1PodSpec = {
     topologySpreadConstraints: [
@@ -89,9 +97,8 @@ export function buildBackupPod(input: BackupPodInput): Pod {
         labelSelector: { matchLabels: { [LABEL_EXPOSER_POD_GROUP]: EXPOSER_POD_GROUP_SNAPSHOT } },
       },
     ],
-    nodeSelector: { [LABEL_NODE_OS]: nodeOS },
     os: { name: nodeOS },
-    ...(affinity && { affinity }),
+    affinity,
     containers: [backupContainer(input)],
     ...(config.priorityClassName && { priorityClassName: config.priorityClassName }),
     ...(template.serviceAccountName && { serviceAccountName: template.serviceAccountName }),
@@ -172,13 +179,6 @@ function podLabels(input: BackupPodInput): Record<string, string> {
     [LABEL_DATA_UPLOAD]: input.du.metadata.name ?? '',
     [LABEL_EXPOSER_POD_GROUP]: EXPOSER_POD_GROUP_SNAPSHOT,
   };
-}
-
-function podAffinity(config: NodeAgentConfig, finalStorageClass: string): V1Affinity | undefined {
-  const entry = selectLoadAffinity(config.loadAffinity, finalStorageClass);
-  if (entry === undefined) return undefined;
-  const affinity = toNodeAffinity(entry);
-  return affinity.nodeAffinity === undefined ? undefined : affinity;
 }
 
 function backupContainer(input: BackupPodInput): V1Container {

@@ -110,6 +110,7 @@ export class SimCluster {
       volumeSnapshots: store<VolumeSnapshot>('VolumeSnapshot'),
       volumeSnapshotContents: store<VolumeSnapshotContent>('VolumeSnapshotContent', contentIndexers),
       nodes: store<Node>('Node', nodeIndexers),
+      storageClasses: { get: () => undefined, list: () => [] },
     };
   }
 

@@ -48,8 +48,17 @@ test('the backup pod from the node-agent DaemonSet matches Velero derived shape,
           labelSelector: { matchLabels: { 'velero.io/exposer-pod-group': 'snapshot-exposer' } },
         },
       ],
-      nodeSelector: { 'kubernetes.io/os': 'linux' },
       os: { name: 'linux' },
+      // Velero 1.18.3 pins the OS in the affinity, not with a nodeSelector.
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'NotIn', values: ['windows'] }] },
+            ],
+          },
+        },
+      },
       containers: [
         {
           name: DU_UID,
@@ -137,7 +146,10 @@ test('a Windows backup pod runs as ContainerAdministrator, or as ContainerUser w
     const pod = buildBackupPod(makePodInput({ nodeOS: 'windows', securityContext, resolved }));
     assert.deepEqual(pod.spec?.securityContext, expected, securityContext);
     assert.equal(containerOf(pod).securityContext, undefined, securityContext);
-    assert.deepEqual(pod.spec?.nodeSelector, { 'kubernetes.io/os': 'windows' });
+    assert.equal(pod.spec?.nodeSelector, undefined);
+    assert.deepEqual(pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution, {
+      nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }],
+    });
     assert.deepEqual(pod.spec?.os, { name: 'windows' });
   }
 });
@@ -169,7 +181,14 @@ test('a template without labels, annotations, tolerations or optional fields giv
     'velero.io/exposer-pod-group': 'snapshot-exposer',
   });
   assert.equal('annotations' in pod.metadata, false);
-  for (const field of ['tolerations', 'serviceAccountName', 'dnsPolicy', 'dnsConfig', 'imagePullSecrets', 'affinity']) {
+  for (const field of [
+    'tolerations',
+    'serviceAccountName',
+    'dnsPolicy',
+    'dnsConfig',
+    'imagePullSecrets',
+    'nodeSelector',
+  ]) {
     assert.equal(field in pod.spec!, false, field);
   }
   const container = containerOf(pod);
@@ -206,9 +225,11 @@ test('a Block backup pod keeps the inherited mounts beside the volume device', (
   assert.deepEqual(container.volumeMounts, [{ name: 'scratch', mountPath: '/scratch' }]);
 });
 
-test('a loadAffinity entry with an empty selector adds no affinity', () => {
+test('a loadAffinity entry with an empty selector adds nothing to the OS pin', () => {
   const pod = buildBackupPod(makePodInput({ config: { loadAffinity: [{ nodeSelector: {} }] } }));
-  assert.equal(pod.spec?.affinity, undefined);
+  assert.deepEqual(pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution, {
+    nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'NotIn', values: ['windows'] }] }],
+  });
 });
 
 test('unparsable podResources values are left out instead of failing the pod', () => {
@@ -250,4 +271,34 @@ test('ephemeral storage alone, or "0" for unbounded, stands on its own like the 
     const pod = buildBackupPod(makePodInput({ config: { podResources } }));
     assert.deepEqual(containerOf(pod).resources, expected, name);
   }
+});
+
+test('a WaitForFirstConsumer source volume topology: every term gets the loadAffinity and OS requirements (Velero 1.18.3)', () => {
+  const volumeTopology = {
+    nodeSelectorTerms: [
+      { matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['z1'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-a'] }] },
+    ],
+  };
+  const pod = buildBackupPod(
+    makePodInput({ config: { loadAffinity: [{ nodeSelector: { matchLabels: { pool: 'g' } } }] }, volumeTopology }),
+  );
+  const pool = { key: 'pool', operator: 'In', values: ['g'] };
+  assert.deepEqual(
+    pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms,
+    [
+      {
+        matchExpressions: [
+          { key: 'topology.kubernetes.io/zone', operator: 'In', values: ['z1'] },
+          pool,
+          { key: 'kubernetes.io/os', operator: 'NotIn', values: ['windows'] },
+        ],
+      },
+      {
+        matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-a'] }],
+        matchExpressions: [pool, { key: 'kubernetes.io/os', operator: 'NotIn', values: ['windows'] }],
+      },
+    ],
+  );
+  assert.equal(volumeTopology.nodeSelectorTerms[0]!.matchExpressions!.length, 1, 'the topology is not mutated');
 });

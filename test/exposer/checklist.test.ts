@@ -236,7 +236,10 @@ test('item 25: the backup pod never restarts, has no grace period, runs as root 
   assert.equal(spec.restartPolicy, 'Never');
   assert.equal(spec.terminationGracePeriodSeconds, 0);
   assert.deepEqual(spec.securityContext, { runAsUser: 0 });
-  assert.deepEqual(spec.nodeSelector, { 'kubernetes.io/os': 'linux' });
+  assert.equal(spec.nodeSelector, undefined, 'Velero 1.18.3 pins the OS with the affinity');
+  assert.deepEqual(spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms, [
+    { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'NotIn', values: ['windows'] }] },
+  ]);
   assert.deepEqual(spec.os, { name: 'linux' });
   assert.deepEqual(spec.topologySpreadConstraints, [
     {
@@ -305,7 +308,14 @@ test('item 28: a loadAffinity matchLabels entry becomes one required In term, an
   assert.deepEqual(pod.spec?.affinity, {
     nodeAffinity: {
       requiredDuringSchedulingIgnoredDuringExecution: {
-        nodeSelectorTerms: [{ matchExpressions: [{ key: 'a', operator: 'In', values: ['b'] }] }],
+        nodeSelectorTerms: [
+          {
+            matchExpressions: [
+              { key: 'a', operator: 'In', values: ['b'] },
+              { key: 'kubernetes.io/os', operator: 'NotIn', values: ['windows'] },
+            ],
+          },
+        ],
       },
     },
   });
@@ -326,7 +336,14 @@ test('item 29: the loadAffinity entry of the final backupPVC class applies, even
   for (const [name, backupPVC, pool] of cases) {
     const pod = buildBackupPod(makePodInput({ config, resolved: makeResolved(backupPVC) }));
     const term = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0];
-    assert.deepEqual(term?.matchExpressions, [{ key: 'pool', operator: 'In', values: [pool] }], name);
+    assert.deepEqual(
+      term?.matchExpressions,
+      [
+        { key: 'pool', operator: 'In', values: [pool] },
+        { key: 'kubernetes.io/os', operator: 'NotIn', values: ['windows'] },
+      ],
+      name,
+    );
   }
   const direct = buildBackupPod(
     makePodInput({
@@ -338,7 +355,10 @@ test('item 29: the loadAffinity entry of the final backupPVC class applies, even
   assert.deepEqual(
     direct.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]
       ?.matchExpressions,
-    [{ key: 'pool', operator: 'In', values: ['s1'] }],
+    [
+      { key: 'pool', operator: 'In', values: ['s1'] },
+      { key: 'kubernetes.io/os', operator: 'NotIn', values: ['windows'] },
+    ],
   );
 });
 

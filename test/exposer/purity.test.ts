@@ -170,6 +170,7 @@ test('building many pods from one frozen config never accumulates affinity terms
   assert.equal(
     last.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]
       ?.matchExpressions?.length,
-    3,
+    4,
+    'the selector requirements plus one OS pin, however many pods were built',
   );
 });

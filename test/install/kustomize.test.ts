@@ -140,6 +140,7 @@ describe('RBAC', () => {
         'snapshot.storage.k8s.io/volumesnapshots': ['get', 'list', 'watch', 'delete'],
         'snapshot.storage.k8s.io/volumesnapshotcontents': ['get', 'list', 'watch', 'create', 'patch', 'delete'],
         'scheduling.k8s.io/priorityclasses': ['get'],
+        'storage.k8s.io/storageclasses': ['get', 'list', 'watch'],
       }),
     );
   });

@@ -1,0 +1,101 @@
+/**
+ * What the controller's caches keep of each object (WatchCache `transform`). The caches list and watch whole
+ * resource types across the cluster, so in a big cluster most of what they see is unrelated: PVCs, snapshots,
+ * contents and volumes of other workloads, and Nodes with their image lists. Each transform keeps exactly what
+ * `observe()`, `plan()`, the builders and the diagnostics read, and drops the rest at arrival; objects in the
+ * DataUploads' namespace (the backup PVC, snapshot and pod) are kept whole for the diagnostics.
+ */
+import type {
+  KubeObject,
+  Node,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  VolumeSnapshot,
+  VolumeSnapshotContent,
+} from '../api/kube.js';
+
+/** The client-side-apply annotation: a full copy of the object, never read by a controller. */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+/** The only annotation read on a source PVC (its node decides the backupPod's OS). */
+const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+
+/** The transforms, by cache, for DataUploads living in `namespace`. */
+export function cacheTransforms(namespace: string) {
+  return {
+    /** Labels only (the OS and the selected node's OS are all that is read). */
+    nodes: (node: KubeObject): Node => {
+      const { name, uid, resourceVersion, labels } = node.metadata;
+      return { apiVersion: node.apiVersion, kind: node.kind, metadata: { name, uid, resourceVersion, labels } };
+    },
+    /** Backup volumes (claimed in the DataUploads' namespace) whole; others only their claim and node affinity. */
+    persistentVolumes: (pv: KubeObject): PersistentVolume =>
+      (pv as PersistentVolume).spec?.claimRef?.namespace === namespace ? withoutLastApplied(pv) : slimSourcePv(pv),
+    /** Backup PVCs whole; source PVCs (any other namespace) reduced to what exposing reads. */
+    persistentVolumeClaims: (pvc: KubeObject): PersistentVolumeClaim =>
+      pvc.metadata.namespace === namespace ? withoutLastApplied(pvc) : slimSourcePvc(pvc),
+    /** Source snapshots keep annotations (copied onto the backup snapshot), spec and status. */
+    volumeSnapshots: (vs: KubeObject): VolumeSnapshot =>
+      vs.metadata.namespace === namespace ? withoutLastApplied(vs) : slimMetadata(vs as VolumeSnapshot, true),
+    volumeSnapshotContents: (vsc: KubeObject): VolumeSnapshotContent => withoutLastApplied(vsc),
+  };
+}
+
+function withoutLastApplied<T extends KubeObject>(obj: KubeObject): T {
+  const annotations = obj.metadata.annotations;
+  if (annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _dropped, ...rest } = annotations;
+    obj.metadata.annotations = rest;
+  }
+  return obj as T;
+}
+
+/** Identity, lifecycle and (optionally) annotations; no labels, owners, finalizers or other metadata. */
+function slimMetadata<T extends KubeObject>(obj: T, keepAnnotations: boolean): T {
+  const { name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp } = obj.metadata;
+  const annotations = keepAnnotations ? withoutLastApplied(obj).metadata.annotations : undefined;
+  obj.metadata = {
+    name,
+    namespace,
+    uid,
+    resourceVersion,
+    creationTimestamp,
+    ...(deletionTimestamp ? { deletionTimestamp } : {}),
+    ...(annotations ? { annotations } : {}),
+  };
+  return obj;
+}
+
+function slimSourcePv(pv: PersistentVolume): PersistentVolume {
+  const slim = slimMetadata(pv, false);
+  const claim = pv.spec?.claimRef;
+  const nodeAffinity = pv.spec?.nodeAffinity;
+  return {
+    apiVersion: pv.apiVersion,
+    kind: pv.kind,
+    metadata: slim.metadata,
+    spec: {
+      ...(claim ? { claimRef: { namespace: claim.namespace, name: claim.name, uid: claim.uid } } : {}),
+      ...(nodeAffinity ? { nodeAffinity } : {}),
+    },
+  };
+}
+
+function slimSourcePvc(pvc: PersistentVolumeClaim): PersistentVolumeClaim {
+  const selectedNode = pvc.metadata.annotations?.[SELECTED_NODE];
+  const slim = slimMetadata(pvc, false);
+  if (selectedNode !== undefined) slim.metadata.annotations = { [SELECTED_NODE]: selectedNode };
+  const spec = pvc.spec;
+  return {
+    apiVersion: pvc.apiVersion,
+    kind: pvc.kind,
+    metadata: slim.metadata,
+    spec: spec && {
+      storageClassName: spec.storageClassName,
+      accessModes: spec.accessModes,
+      volumeMode: spec.volumeMode,
+      volumeName: spec.volumeName,
+      resources: spec.resources,
+    },
+    status: pvc.status?.phase ? { phase: pvc.status.phase } : undefined,
+  };
+}
