@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cacheTransforms } from '../../src/controller/slim.js';
+
+const slim = cacheTransforms('velero');
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+test('a Node keeps its name, version and labels only (not its image list and status)', () => {
+  const node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: 'n1',
+      uid: 'u',
+      resourceVersion: '5',
+      labels: { 'kubernetes.io/os': 'linux' },
+      annotations: { a: 'b' },
+    },
+    status: { images: [{ names: ['x'], sizeBytes: 1 }] },
+  };
+  assert.deepEqual(slim.nodes(node), {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'n1', uid: 'u', resourceVersion: '5', labels: { 'kubernetes.io/os': 'linux' } },
+  });
+});
+
+test('a source PVC keeps what exposing reads: class, modes, size, volume, phase and the selected node', () => {
+  const pvc = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: 'data',
+      namespace: 'app',
+      uid: 'u',
+      resourceVersion: '3',
+      creationTimestamp: 't',
+      labels: { app: 'db' },
+      annotations: { 'volume.kubernetes.io/selected-node': 'n1', [LAST_APPLIED]: '{...}', other: 'x' },
+      finalizers: ['kubernetes.io/pvc-protection'],
+    },
+    spec: {
+      storageClassName: 'fast',
+      accessModes: ['ReadWriteOnce'],
+      volumeMode: 'Block',
+      volumeName: 'pv-1',
+      resources: { requests: { storage: '1Gi' } },
+      selector: { matchLabels: { a: 'b' } },
+    },
+    status: { phase: 'Bound', capacity: { storage: '1Gi' } },
+  };
+  const out = slim.persistentVolumeClaims(structuredClone(pvc));
+  assert.deepEqual(out.metadata, {
+    name: 'data',
+    namespace: 'app',
+    uid: 'u',
+    resourceVersion: '3',
+    creationTimestamp: 't',
+    annotations: { 'volume.kubernetes.io/selected-node': 'n1' },
+  });
+  assert.deepEqual(out.spec, {
+    storageClassName: 'fast',
+    accessModes: ['ReadWriteOnce'],
+    volumeMode: 'Block',
+    volumeName: 'pv-1',
+    resources: { requests: { storage: '1Gi' } },
+  });
+  assert.deepEqual(out.status, { phase: 'Bound' });
+  const backup = slim.persistentVolumeClaims(
+    structuredClone({ ...pvc, metadata: { ...pvc.metadata, namespace: 'velero' } }),
+  );
+  assert.deepEqual(backup.status, pvc.status, 'a backup PVC is kept whole for the diagnostics');
+  assert.equal(backup.metadata.annotations?.[LAST_APPLIED], undefined);
+});
+
+test('a PV outside the operator namespace keeps its claim and node affinity; a backup PV is kept whole', () => {
+  const pv = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: 'pv-1', uid: 'u', resourceVersion: '1', creationTimestamp: 't' },
+    spec: {
+      claimRef: { namespace: 'app', name: 'data', uid: 'c', resourceVersion: '9', kind: 'PersistentVolumeClaim' },
+      nodeAffinity: {
+        required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'z', operator: 'In', values: ['a'] }] }] },
+      },
+      csi: { driver: 'd', volumeHandle: 'h' },
+      capacity: { storage: '1Gi' },
+    },
+    status: { phase: 'Bound' },
+  };
+  assert.deepEqual(slim.persistentVolumes(structuredClone(pv)).spec, {
+    claimRef: { namespace: 'app', name: 'data', uid: 'c' },
+    nodeAffinity: pv.spec.nodeAffinity,
+  });
+  const backup = structuredClone(pv);
+  backup.spec.claimRef.namespace = 'velero';
+  assert.deepEqual(slim.persistentVolumes(structuredClone(backup)), backup);
+});
+
+test('a source VolumeSnapshot keeps its annotations (copied onto the backup snapshot), spec and status', () => {
+  const vs = {
+    apiVersion: 'snapshot.storage.k8s.io/v1',
+    kind: 'VolumeSnapshot',
+    metadata: {
+      name: 's',
+      namespace: 'app',
+      uid: 'u',
+      resourceVersion: '1',
+      creationTimestamp: 't',
+      labels: { x: 'y' },
+      annotations: { keep: 'me', [LAST_APPLIED]: '{}' },
+    },
+    spec: { source: { persistentVolumeClaimName: 'data' }, volumeSnapshotClassName: 'c' },
+    status: { readyToUse: true, boundVolumeSnapshotContentName: 'vsc', restoreSize: '1Gi' },
+  };
+  const out = slim.volumeSnapshots(structuredClone(vs));
+  assert.deepEqual(out.metadata.annotations, { keep: 'me' });
+  assert.equal(out.metadata.labels, undefined);
+  assert.deepEqual(out.spec, vs.spec);
+  assert.deepEqual(out.status, vs.status);
+});
