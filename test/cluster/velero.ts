@@ -297,7 +297,11 @@ export interface NodeAgents {
 export interface NodeAgentOptions {
   /** Where the log files go (created if missing; kept after stop). */
   readonly logDir: string;
-  /** One node-agent per node; by default every node labelled `type=kwok`. */
+  /**
+   * One node-agent per node; by default every node labelled `type=kwok`. Keep it one per node across calls too:
+   * two node-agents with the same NODE_NAME both handle that node's backupPods, and a late one was seen writing
+   * Prepared over Canceling.
+   */
   readonly nodes?: readonly string[];
   /** `--node-agent-configmap` (in the velero namespace). */
   readonly configMap?: string;
