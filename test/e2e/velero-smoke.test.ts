@@ -10,12 +10,12 @@
  * the `Data-Path-` reasons on the DataUpload and a failed container whose termination message says so.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connectCluster, createTestNamespace } from '../cluster/index.js';
+import { adminRestClient, connectCluster, createTestNamespace } from '../cluster/index.js';
+import { Informer, type CachedObject } from '../cluster/informer.js';
 import { applyManifest, deleteNamespaces, kubectlOk } from '../cluster/testing.js';
 import {
   installVelero,
@@ -25,6 +25,7 @@ import {
   type NodeAgents,
   type VeleroInstall,
 } from '../cluster/velero.js';
+import { waitFor } from '../cluster/wait.js';
 import {
   assertNothingLeft,
   cancelDataUpload,
@@ -65,35 +66,25 @@ async function newUpload(prefix: string): Promise<Upload> {
   return u;
 }
 
-/** The phases one DataUpload goes through, with the time each was first seen, from a kubectl watch. */
+/** The phases one DataUpload goes through, with the time each was first seen, from a list+watch. */
 class PhaseRecorder {
   readonly seen: { phase: string; at: number }[] = [];
-  private readonly child;
+  private readonly client = adminRestClient(cluster);
+  private readonly informer: Informer<CachedObject & { status?: { phase?: string } }>;
 
-  constructor(name: string) {
-    this.child = spawn(
-      'kubectl',
-      [
-        'get',
-        'datauploads',
-        '-n',
-        VELERO_NS,
-        `--field-selector=metadata.name=${name}`,
-        '--watch',
-        '-o',
-        'jsonpath={.status.phase}{"\\n"}',
-      ],
-      { env: { ...process.env, KUBECONFIG: cluster.kubeconfig }, stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    let rest = '';
-    this.child.stdout.on('data', (chunk: Buffer) => {
-      const lines = (rest + chunk.toString()).split('\n');
-      rest = lines.pop() ?? '';
-      for (const phase of lines) {
-        const last = this.seen.at(-1)?.phase;
-        if (phase !== '' && phase !== last) this.seen.push({ phase, at: Date.now() });
-      }
+  constructor(private readonly name: string) {
+    this.informer = new Informer({
+      client: this.client,
+      path: `/apis/velero.io/v2alpha1/namespaces/${VELERO_NS}/datauploads`,
+      onChange: () => this.record(),
+      log: () => undefined,
     });
+    this.informer.start();
+  }
+
+  /** Resolves once the first list is done: every later change is then seen. */
+  async synced(): Promise<void> {
+    await waitFor(() => Promise.resolve(this.informer.hasSynced), { description: 'the DataUpload watch' });
   }
 
   at(phase: string): number | undefined {
@@ -105,7 +96,13 @@ class PhaseRecorder {
   }
 
   stop(): void {
-    this.child.kill();
+    this.informer.stop();
+    this.client.close();
+  }
+
+  private record(): void {
+    const phase = this.informer.get(VELERO_NS, this.name)?.status?.phase;
+    if (phase && phase !== this.seen.at(-1)?.phase) this.seen.push({ phase, at: Date.now() });
   }
 }
 
@@ -188,6 +185,7 @@ describe("Velero's node-agent alone", () => {
       held = await newUpload('velero-first');
       const phases = new PhaseRecorder(held.name);
       try {
+        await phases.synced();
         const created = Date.now();
         await submit(held);
         const du = await waitForPhase(cluster, held.name, ['InProgress'], 60_000).catch((err: unknown) => {
