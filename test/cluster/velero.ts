@@ -310,6 +310,11 @@ export interface NodeAgentOptions {
   /** `--log-level`; default `debug`. */
   readonly logLevel?: string;
   readonly extraArgs?: readonly string[];
+  /**
+   * The kubeconfig the node-agents use; by default the cluster's admin kubeconfig. (In a cluster they run as the
+   * `velero` ServiceAccount, which `velero install` binds to cluster-admin.)
+   */
+  readonly kubeconfig?: string;
   /** The `velero` binary; built (or found in the cache) by default. */
   readonly binary?: string;
   /** How long to wait for each node-agent's controllers to start. Default 60 s. */
@@ -321,9 +326,9 @@ const READY_LINE = /Starting workers.*controller=dataupload/;
 
 /**
  * Starts one `velero node-agent server` per node, each with `NODE_NAME` set to its node, `VELERO_NAMESPACE=velero`,
- * the cluster's admin kubeconfig, and its own loopback metrics ports. Resolves once every DataUpload controller
- * runs. The processes are recorded in a state directory watched by the harness's watchdog, and killed by exit
- * handlers, so they never outlive this Node process.
+ * the cluster's admin kubeconfig (or `opts.kubeconfig`), and its own loopback metrics ports. Resolves once every
+ * DataUpload controller runs. The processes are recorded in a state directory watched by the harness's watchdog,
+ * and killed by exit handlers, so they never outlive this Node process.
  */
 export async function startNodeAgents(
   cluster: Pick<ClusterInfo, 'kubeconfig'> & KubectlRunner,
@@ -343,7 +348,13 @@ export async function startNodeAgents(
     startWatchdog(procs);
     const ports = await freeLoopbackPorts(nodes.length * 2);
     nodes.forEach((node, i) => {
-      const spec = nodeAgentSpec({ binary, node, opts, kubeconfig: cluster.kubeconfig, ports: ports.slice(2 * i) });
+      const spec = nodeAgentSpec({
+        binary,
+        node,
+        opts,
+        kubeconfig: opts.kubeconfig ?? cluster.kubeconfig,
+        ports: ports.slice(2 * i),
+      });
       agents.push(new ManagedNodeAgent(procs, spec, opts.readyTimeoutMs ?? 60_000));
     });
     await Promise.all(agents.map((a) => a.start()));
