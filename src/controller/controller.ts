@@ -31,6 +31,7 @@ import { WatchCache } from '../runtime/watch-cache.js';
 import type { Indexer } from '../runtime/watch-cache.js';
 import { WorkQueue } from '../runtime/work-queue.js';
 import { Executor } from './executor.js';
+import { CoalescingEventSink } from './lifecycle-events.js';
 import {
   contentIndexers,
   copyIndexers,
@@ -94,6 +95,7 @@ export class DataUploadController {
   readonly queue: WorkQueue;
   readonly reconciler: DataUploadReconciler;
   readonly overlay: WriteOverlay;
+  private readonly lifecycleEvents: CoalescingEventSink;
   private readonly options: ControllerOptions;
   private readonly now: () => number;
 
@@ -167,10 +169,11 @@ export class DataUploadController {
       priorityOf: (key) => this.priorityOf(key),
     });
     const metrics = options.metrics;
+    this.lifecycleEvents = new CoalescingEventSink(options.events, { now: this.now });
     const executor = new Executor({
       api: options.api,
       overlay: this.overlay,
-      events: options.events,
+      events: this.lifecycleEvents,
       now: this.now,
       onDiagnosed: (du, report) =>
         options.logger.warn(
@@ -256,8 +259,10 @@ export class DataUploadController {
   }
 
   /** Stops taking keys and waits for in-flight reconciles. Resolves true when everything finished in time. */
-  drain(deadlineMs: number): Promise<boolean> {
-    return this.queue.shutDownWithDrain(deadlineMs);
+  async drain(deadlineMs: number): Promise<boolean> {
+    const drained = await this.queue.shutDownWithDrain(deadlineMs);
+    this.lifecycleEvents.releaseAll();
+    return drained;
   }
 
   /** The work-queue lane of a key: 1 once a DataUpload is past New, 0 for a New one. */

@@ -40,8 +40,13 @@ export interface EventSink {
     reason: string;
     action: string;
     note: string;
+    /** When it happened, if earlier than now (ms since the epoch). */
+    at?: number;
   }): void;
 }
+
+/** One Event as an {@link EventSink} receives it. */
+export type EventRecord = Parameters<EventSink['record']>[0];
 
 /** Raised when a DataUpload write hit a newer version; the executor has already refreshed its copy. */
 export class StaleDataUploadError extends Error {

@@ -172,7 +172,7 @@ function planAccepted(o: Observed, ctx: PlanContext): Decision {
           type: 'patchDataUpload',
           phase: Phase.Prepared,
           patch: { status: { phase: Phase.Prepared, node } },
-          event: normal('Prepared', 'Prepare', `backup pod ${podName(pod)} is running on node ${node}`),
+          event: normal('Prepared', 'Prepare', preparedNote(o, ctx, pod, node)),
         },
         'Prepared',
         `backup pod running on ${node}`,
@@ -673,6 +673,26 @@ export function volumeTopology(
 export function deduceNodeOs(o: Pick<Observed, 'sourcePvc' | 'selectedNode'>): 'linux' | 'windows' {
   if (o.sourcePvc?.spec?.volumeMode === 'Block') return 'linux';
   return o.selectedNode?.metadata.labels?.[LABEL_NODE_OS] === 'windows' ? 'windows' : 'linux';
+}
+
+/**
+ * The `Prepared` Event's note, which also stands in for the `Accepted` and `Exposed` Events of a DataUpload
+ * prepared promptly (see lifecycle-events.ts): where it runs, what was exposed, and how long each stage took.
+ */
+function preparedNote(o: Observed, ctx: PlanContext, pod: Pod, node: string): string {
+  const du = o.du;
+  const resolved = resolveBackupPvcConfig(du.spec.csiSnapshot?.storageClass ?? '', ctx.config.backupPVC);
+  const created = Date.parse(du.metadata.creationTimestamp ?? '');
+  const accepted = Date.parse(du.status?.acceptedTimestamp ?? '');
+  const exposed = Date.parse(pod.metadata.creationTimestamp ?? '');
+  const seconds = (from: number, to: number) =>
+    Number.isNaN(from) || Number.isNaN(to) ? '?' : `${Math.max(0, Math.round((to - from) / 1000))}s`;
+  return (
+    `backup pod ${podName(pod)} is running on node ${node}; snapshot ${sourceSnapshotName(du)} exposed as backup PVC ` +
+    `${du.metadata.namespace}/${du.metadata.name} (storage class ${resolved.storageClass}, ${resolved.accessModes.join(',')}); ` +
+    `accepted by ${du.status?.acceptedByNode ?? ctx.nodeName} ${seconds(created, accepted)} after creation, ` +
+    `exposed ${seconds(accepted, exposed)} later, running ${seconds(exposed, ctx.now)} after that`
+  );
 }
 
 function describePodWait(pod: Pod): string {

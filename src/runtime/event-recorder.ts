@@ -41,6 +41,8 @@ export interface EventInput {
   action: string;
   /** Human-readable; ≤1024 bytes (longer is truncated). Not part of the series key. */
   note: string;
+  /** When it happened (ms since the epoch), for an Event recorded later than it occurred; default now. */
+  at?: number;
 }
 
 /** An `events.k8s.io/v1` Event as JSON. */
@@ -329,7 +331,7 @@ export class EventRecorder {
       return;
     }
     this.#hooks.recorded?.(input.type, input.reason);
-    const now = this.#clock.now();
+    const now = input.at ?? this.#clock.now();
     const key = seriesKey(input, this.#source.reportingController, this.#source.reportingInstance);
     const existing = this.#series.get(key);
     if (existing === undefined) {

@@ -160,8 +160,16 @@ describe('the operator, running as its own ServiceAccount', () => {
     const table = await kubectlOk(cluster, ['-n', VELERO_NS, 'get', 'datauploads', name]);
     assert.match(table, /STATUS\s+STARTED\s+BYTES DONE\s+TOTAL BYTES\s+STORAGE LOCATION\s+AGE\s+NODE/);
     assert.match(table, new RegExp(`${name}\\s+Prepared\\s+.*default\\s+\\S+\\s+kwok-node-`));
-    const events = await describeEvents(cluster, name);
-    for (const reason of ['Accepted', 'Exposed', 'Prepared']) assert.match(events, new RegExp(`Normal\\s+${reason}`));
+    // Prepared promptly: one Event summarises acceptance and exposing (lifecycle-events.ts), instead of three.
+    const events = await eventually('the Prepared Event', async () => {
+      const text = await describeEvents(cluster, name);
+      return /Normal\s+Prepared/.test(text) ? text : undefined;
+    });
+    assert.match(
+      events,
+      /Normal\s+Prepared\s+.*backup pod velero\/\S+ is running on node kwok-node-\d+; snapshot \S+ exposed as backup PVC velero\/\S+ \(storage class e2e-rox, ReadOnlyMany\); accepted by e2e-node \d+s after creation, exposed \d+s later, running \d+s after that/,
+    );
+    assert.doesNotMatch(events, /Normal\s+(Accepted|Exposed)\s/);
 
     const writes = await eventually('the writes log line', () =>
       Promise.resolve(
