@@ -29,6 +29,8 @@ export interface Layout {
     readonly fakeCsi: string;
   };
   readonly kwokStagesFile: string;
+  /** Audit policy and log of kube-apiserver; no auditing when absent. */
+  readonly audit?: { readonly policyFile: string; readonly logFile: string } | undefined;
 }
 
 /** A component's executable, arguments and log file. */
@@ -88,6 +90,7 @@ export function apiServerCommand(l: Layout): CommandLine {
     '--allow-privileged=true',
     '--profiling=false',
     '--shutdown-watch-termination-grace-period=2s',
+    ...(l.audit ? [`--audit-policy-file=${l.audit.policyFile}`, `--audit-log-path=${l.audit.logFile}`] : []),
   ]);
 }
 

@@ -25,8 +25,15 @@ import { isRunning, processError, signalIfRunning, spawnLogged, stopProcess, typ
 import { hasStatus, type RestClient } from './rest.js';
 import { waitFor } from './wait.js';
 
-/** Names of the fake Nodes kwok manages. */
+/** Names of the fake Nodes kwok manages by default. */
 export const KWOK_NODE_NAMES = ['kwok-node-0', 'kwok-node-1', 'kwok-node-2'] as const;
+
+/** The names of `count` kwok Nodes: {@link KWOK_NODE_NAMES} first, then `kwok-node-3`, `kwok-node-4`, ... */
+export function kwokNodeNamesFor(count: number): string[] {
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`kwok node count must be a positive integer, got ${count}`);
+  return Array.from({ length: count }, (_, i) => `kwok-node-${i}`);
+}
 
 /** Stop order: clients of the API server first, the API server, then its storage. */
 const STOP_WAVES: readonly (readonly string[])[] = [
@@ -140,8 +147,33 @@ function runBuildScript(name: string): Promise<string> {
   });
 }
 
-/** Generates ports, PKI and kubeconfigs for a new cluster. */
-export async function prepareLayout(binDir: string, runDir: string): Promise<Layout> {
+/**
+ * The audit policy of {@link prepareLayout}'s `audit` option: request metadata of every write (create, update, patch,
+ * delete) by a ServiceAccount, nothing else. The clients a test or benchmark measures (the operator, Velero's
+ * node-agents, the benchmark's floor) authenticate as ServiceAccounts; the control plane's own components and the
+ * admin use static tokens and would otherwise flood the log with status updates and heartbeats.
+ */
+export const AUDIT_POLICY = Object.freeze({
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived'],
+  rules: [
+    {
+      level: 'Metadata',
+      userGroups: ['system:serviceaccounts'],
+      verbs: ['create', 'update', 'patch', 'delete', 'deletecollection'],
+    },
+    { level: 'None' },
+  ],
+});
+
+/** Where kube-apiserver writes its audit log (JSON lines) when the cluster was started with `audit`. */
+export function auditLogFile(runDir: string): string {
+  return join(runDir, 'audit.log');
+}
+
+/** Generates ports, PKI and kubeconfigs for a new cluster; with `audit`, also the audit policy (see AUDIT_POLICY). */
+export async function prepareLayout(binDir: string, runDir: string, opts: { audit?: boolean } = {}): Promise<Layout> {
   const [etcdClient, etcdPeer, apiServer, controllerManager, scheduler] = await freeLoopbackPorts(5);
   const ports = {
     etcdClient: etcdClient!,
@@ -173,7 +205,12 @@ export async function prepareLayout(binDir: string, runDir: string): Promise<Lay
     kwok: kubeconfigPath('kwok'),
     fakeCsi: kubeconfigPath('fakeCsi'),
   };
-  return { binDir, runDir, ports, pki, kubeconfigs, kwokStagesFile: kwokStagesFile() };
+  let audit: Layout['audit'];
+  if (opts.audit) {
+    audit = { policyFile: join(runDir, 'audit-policy.json'), logFile: auditLogFile(runDir) };
+    writeFileSync(audit.policyFile, JSON.stringify(AUDIT_POLICY, null, 2));
+  }
+  return { binDir, runDir, ports, pki, kubeconfigs, kwokStagesFile: kwokStagesFile(), audit };
 }
 
 /** A TypeScript entry point of this directory run as its own Node process (through tsx). */
@@ -245,12 +282,16 @@ export async function waitForReadyz(rec: ProcessRecord, admin: RestClient): Prom
   ).catch(withLog(rec));
 }
 
-/** Starts KCM, the scheduler, kwok and (optionally) the fake CSI, and waits until the cluster can run pods. */
+/**
+ * Starts KCM, the scheduler, kwok and (optionally) the fake CSI, creates the kwok Nodes (`nodes`, default
+ * {@link KWOK_NODE_NAMES}) and waits until the cluster can run pods.
+ */
 export async function startControllers(
   procs: ProcessSet,
   layout: Layout,
-  o: { admin: RestClient; fakeCsi: boolean },
+  o: { admin: RestClient; fakeCsi: boolean; nodes?: readonly string[] },
 ): Promise<void> {
+  const nodes = o.nodes ?? KWOK_NODE_NAMES;
   const kcm = startComponent(procs, controllerManagerCommand(layout));
   const scheduler = startComponent(procs, schedulerCommand(layout));
   const kwok = startComponent(procs, kwokCommand(layout));
@@ -262,7 +303,7 @@ export async function startControllers(
     waitForHealthz(scheduler, layout.ports.scheduler, abort.signal),
     waitForDefaultServiceAccount(o.admin, kcm, abort.signal),
     createCsiDriver(o.admin),
-    createKwokNodes(o.admin).then(() => waitForNodesReady(o.admin, kwok, abort.signal)),
+    createKwokNodes(o.admin, nodes).then(() => waitForNodesReady(o.admin, kwok, nodes, abort.signal)),
   ];
   if (csi && csiRec) waits.push(waitForFile(csi.readyFile, csiRec, abort.signal));
   try {
@@ -322,8 +363,8 @@ export function kwokNodeManifest(name: string): object {
   };
 }
 
-async function createKwokNodes(admin: RestClient): Promise<void> {
-  await Promise.all(KWOK_NODE_NAMES.map((n) => createIgnoringConflict(admin, '/api/v1/nodes', kwokNodeManifest(n))));
+async function createKwokNodes(admin: RestClient, nodes: readonly string[]): Promise<void> {
+  await Promise.all(nodes.map((n) => createIgnoringConflict(admin, '/api/v1/nodes', kwokNodeManifest(n))));
 }
 
 interface NodeLike {
@@ -339,12 +380,17 @@ function nodeIsSchedulable(node: NodeLike): boolean {
   return ready && !tainted;
 }
 
-function waitForNodesReady(admin: RestClient, kwok: ProcessRecord, signal: AbortSignal): Promise<void> {
+function waitForNodesReady(
+  admin: RestClient,
+  kwok: ProcessRecord,
+  nodes: readonly string[],
+  signal: AbortSignal,
+): Promise<void> {
   return waitFor(
     async () => {
       const list = await admin.call<{ items: NodeLike[] }>({ path: '/api/v1/nodes?labelSelector=type%3Dkwok' });
       const ready = list.items.filter(nodeIsSchedulable).map((n) => n.metadata.name);
-      return KWOK_NODE_NAMES.every((n) => ready.includes(n));
+      return nodes.every((n) => ready.includes(n));
     },
     {
       description: 'the kwok nodes to be Ready and untainted',

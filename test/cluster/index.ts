@@ -1,7 +1,7 @@
 /**
  * A real Kubernetes control plane on one machine, for e2e tests, the demo and the benchmark: etcd,
  * kube-apiserver (RBAC, Node authorizer, PodSecurity), kube-controller-manager, kube-scheduler, kwok with three
- * fake Nodes, and the fake CSI layer, all on 127.0.0.1 with a run directory on tmpfs.
+ * fake Nodes (or `nodes`), and the fake CSI layer, all on 127.0.0.1 with a run directory on tmpfs.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,7 @@ import type { Layout } from './components.js';
 import {
   buildBinaries,
   installExitGuard,
+  kwokNodeNamesFor,
   makeRunDir,
   prepareLayout,
   processesFile,
@@ -77,6 +78,13 @@ export interface StartClusterOptions {
    * handlers kill them, so a crashing runner never leaves a control plane behind.
    */
   persistent?: boolean;
+  /** How many kwok Nodes to create (`kwok-node-0` …). Default 3 ({@link KWOK_NODE_NAMES}). */
+  nodes?: number;
+  /**
+   * Let kube-apiserver write an audit log of every write by a ServiceAccount (metadata only) to
+   * `auditLogFile(runDir)`, so a test or benchmark can count the API writes of the client it measures.
+   */
+  audit?: boolean;
 }
 
 /** Environment variable naming the state file that {@link connectCluster} reads. */
@@ -87,7 +95,7 @@ export function cliStateFile(): string {
   return join(process.env.TMPDIR ?? tmpdir(), 'dataupload-operator-cluster', 'state.json');
 }
 
-/** Starts a control plane and resolves once three kwok Nodes are Ready and (by default) the fake CSI serves. */
+/** Starts a control plane and resolves once the kwok Nodes (three by default) are Ready and the fake CSI serves. */
 export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
   const binDir = opts.binDir ?? (await buildBinaries());
   const runDir = await makeRunDir();
@@ -96,11 +104,15 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   let admin: RestClient | undefined;
   try {
     if (!opts.persistent) startWatchdog(procs);
-    const layout = await prepareLayout(binDir, runDir);
+    const layout = await prepareLayout(binDir, runDir, { audit: opts.audit ?? false });
     admin = adminClient(layout);
     await startEtcd(procs, layout);
     await startApiServer(procs, layout, admin);
-    await startControllers(procs, layout, { admin, fakeCsi: opts.fakeCsi ?? true });
+    await startControllers(procs, layout, {
+      admin,
+      fakeCsi: opts.fakeCsi ?? true,
+      nodes: opts.nodes === undefined ? undefined : kwokNodeNamesFor(opts.nodes),
+    });
     return makeCluster({ layout, procs, guard, admin });
   } catch (err) {
     admin?.close();
