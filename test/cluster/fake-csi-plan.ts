@@ -158,7 +158,11 @@ export interface PlanInput {
   readonly now: Date;
 }
 
-/** All actions of one pass. */
+/**
+ * All actions of one pass over everything. Each object's actions depend only on that object and the few it refers
+ * to, so the executor may also plan a subset with the per-object planners below (see fake-csi.ts); the union over
+ * every object is this.
+ */
 export function plan(input: PlanInput): Action[] {
   const { view } = input;
   return [
@@ -183,7 +187,12 @@ function snapshotBehaviour(cls: SnapshotClass | undefined): SnapshotBehaviour {
   return { kind: 'ready' };
 }
 
-function planSnapshot(vs: VolumeSnapshot, input: PlanInput): Action[] {
+/**
+ * The actions for one VolumeSnapshot. Reads: its class (and, for a dynamic one, the storage class of its claim and
+ * the default snapshot class), its claim and the claim's PV, its content (`snapcontent-<uid>`, or the
+ * pre-provisioned one it names), and the remembered size of that content's handle.
+ */
+export function planSnapshot(vs: VolumeSnapshot, input: PlanInput): Action[] {
   if (vs.metadata.deletionTimestamp) return [];
   if (vs.spec.source.persistentVolumeClaimName) return planDynamicSnapshot(vs, input);
   if (vs.spec.source.volumeSnapshotContentName) return planStaticSnapshot(vs, input);
@@ -377,7 +386,7 @@ function snapshotStatusActions(vs: VolumeSnapshot, contentName: string, r: Snaps
  * A content with `deletionPolicy: Delete` whose snapshot is gone goes too. Only contents that recorded their
  * snapshot's UID qualify: a pre-provisioned content waiting for its snapshot to be created must stay.
  */
-function planOrphanContent(content: SnapshotContent, view: View): Action[] {
+export function planOrphanContent(content: SnapshotContent, view: View): Action[] {
   const ref = content.spec.volumeSnapshotRef;
   if (content.spec.driver !== FAKE_CSI_DRIVER || content.spec.deletionPolicy !== 'Delete') return [];
   if (content.metadata.deletionTimestamp || !ref.uid || !ref.name || !ref.namespace) return [];
@@ -395,7 +404,11 @@ function planOrphanContent(content: SnapshotContent, view: View): Action[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Volumes
 
-function planClaim(pvc: Pvc, input: PlanInput): Action[] {
+/**
+ * The actions for one claim. Reads: its storage class, the Secret or ConfigMap the class needs, the snapshot it is
+ * restored from, its PV (`pvc-<uid>`), and its failure backoff (which makes it time-dependent).
+ */
+export function planClaim(pvc: Pvc, input: PlanInput): Action[] {
   const { view } = input;
   if (pvc.metadata.deletionTimestamp || pvc.spec.volumeName) return [];
   if (pvc.status?.phase !== undefined && pvc.status.phase !== 'Pending') return [];
@@ -500,8 +513,8 @@ export function buildVolume(pvc: Pvc, sc: StorageClass, pvName: string): object 
   };
 }
 
-/** The external-provisioner deletes a Released volume whose reclaim policy is Delete. */
-function planReleasedVolume(pv: Pv): Action[] {
+/** The external-provisioner deletes a Released volume whose reclaim policy is Delete. Reads only the PV. */
+export function planReleasedVolume(pv: Pv): Action[] {
   if (pv.metadata.deletionTimestamp || pv.spec.csi?.driver !== FAKE_CSI_DRIVER) return [];
   if (pv.status?.phase !== 'Released' || pv.spec.persistentVolumeReclaimPolicy !== 'Delete') return [];
   return [

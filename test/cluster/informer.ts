@@ -12,15 +12,26 @@ export interface CachedObject {
   metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
 }
 
+/** One change of the cache: the object as it is now (or was, when deleted). `undefined` means a (re)list. */
+export interface CacheChange<T extends CachedObject> {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  readonly object: T;
+  /** The cached version it replaced (MODIFIED and DELETED). */
+  readonly previous?: T | undefined;
+}
+
 /** What an informer needs. */
-export interface InformerOptions {
+export interface InformerOptions<T extends CachedObject = CachedObject> {
   readonly client: RestClient;
   /** Collection path, e.g. `/api/v1/persistentvolumeclaims`. */
   readonly path: string;
-  /** Called after every change of the cache (list or watch event). */
-  readonly onChange: () => void;
+  /** Called after every change of the cache: with the change for a watch event, `undefined` after a list. */
+  readonly onChange: (change: CacheChange<T> | undefined) => void;
   readonly log: (message: string) => void;
 }
+
+/** Index keys of an object (like client-go's IndexFunc); objects with no keys are not indexed. */
+export type IndexFunc<T> = (obj: T) => readonly string[];
 
 interface WatchEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -33,14 +44,31 @@ class ResourceVersionTooOld extends Error {}
 const WATCH_SECONDS = 60;
 const MAX_BACKOFF_MS = 2_000;
 
-/** A cache of one resource type kept current by list+watch. */
+/** A cache of one resource type kept current by list+watch, with optional secondary indexes. */
 export class Informer<T extends CachedObject> {
   private items = new Map<string, T>();
+  private readonly indexers = new Map<string, { keysOf: IndexFunc<T>; keys: Map<string, Set<string>> }>();
   private stopped = false;
   private synced = false;
   private abortCurrent: (() => void) | undefined;
 
-  constructor(private readonly opts: InformerOptions) {}
+  constructor(private readonly opts: InformerOptions<T>) {}
+
+  /** Adds an index (before {@link start}); {@link byIndex} then finds objects by any key `keysOf` returns. */
+  addIndex(name: string, keysOf: IndexFunc<T>): void {
+    this.indexers.set(name, { keysOf, keys: new Map() });
+    for (const [key, obj] of this.items) this.indexOne(key, obj);
+  }
+
+  /** The cached objects whose index `name` has the key `key`. */
+  byIndex(name: string, key: string): T[] {
+    const keys = this.indexers.get(name)?.keys.get(key);
+    if (!keys) return [];
+    return [...keys].flatMap((k) => {
+      const obj = this.items.get(k);
+      return obj ? [obj] : [];
+    });
+  }
 
   /** Whether the first list has completed. */
   get hasSynced(): boolean {
@@ -50,6 +78,11 @@ export class Informer<T extends CachedObject> {
   /** All cached objects. */
   list(): T[] {
     return [...this.items.values()];
+  }
+
+  /** The cached object of a cache key (`namespace/name`, or `name` for cluster-scoped ones; see {@link keyOf}). */
+  getByKey(key: string): T | undefined {
+    return this.items.get(key);
   }
 
   /** The cached object `namespace/name` (or `name` for cluster-scoped ones). */
@@ -90,8 +123,10 @@ export class Informer<T extends CachedObject> {
       timeoutMs: 30_000,
     });
     this.items = new Map(list.items.map((o) => [keyOf(o), o]));
+    for (const indexer of this.indexers.values()) indexer.keys.clear();
+    for (const [key, obj] of this.items) this.indexOne(key, obj);
     this.synced = true;
-    this.opts.onChange();
+    this.opts.onChange(undefined);
     return list.metadata.resourceVersion;
   }
 
@@ -118,10 +153,37 @@ export class Informer<T extends CachedObject> {
       throw new Error(`watch error ${event.object.code ?? ''}: ${event.object.message ?? ''}`);
     }
     const obj = event.object as T;
-    if (event.type === 'ADDED' || event.type === 'MODIFIED') this.items.set(keyOf(obj), obj);
-    if (event.type === 'DELETED') this.items.delete(keyOf(obj));
-    if (event.type !== 'BOOKMARK') this.opts.onChange();
+    if (event.type === 'BOOKMARK') return obj.metadata.resourceVersion;
+    const key = keyOf(obj);
+    const previous = this.items.get(key);
+    if (previous) this.unindexOne(key, previous);
+    if (event.type === 'ADDED' || event.type === 'MODIFIED') {
+      this.items.set(key, obj);
+      this.indexOne(key, obj);
+    }
+    if (event.type === 'DELETED') this.items.delete(key);
+    this.opts.onChange({ type: event.type, object: obj, previous });
     return obj.metadata.resourceVersion;
+  }
+
+  private indexOne(key: string, obj: T): void {
+    for (const indexer of this.indexers.values()) {
+      for (const k of indexer.keysOf(obj)) {
+        let set = indexer.keys.get(k);
+        if (!set) indexer.keys.set(k, (set = new Set()));
+        set.add(key);
+      }
+    }
+  }
+
+  private unindexOne(key: string, obj: T): void {
+    for (const indexer of this.indexers.values()) {
+      for (const k of indexer.keysOf(obj)) {
+        const set = indexer.keys.get(k);
+        set?.delete(key);
+        if (set?.size === 0) indexer.keys.delete(k);
+      }
+    }
   }
 }
 
@@ -129,6 +191,7 @@ function cacheKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
-function keyOf(obj: CachedObject): string {
+/** The cache key of an object: `namespace/name`, or `name` for a cluster-scoped one. */
+export function keyOf(obj: CachedObject): string {
   return cacheKey(obj.metadata.namespace, obj.metadata.name ?? '');
 }
