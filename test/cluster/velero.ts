@@ -6,11 +6,16 @@
  *
  * Nothing of Velero is committed: the CRDs come from the Go module cache and the other objects from the binary.
  *
- * The DataUpload CRD is the one exception: it stays ours (`crds/velero.io_datauploads.yaml`, installed with
+ * Velero's DataUpload CRD is the one not applied: ours stays (`crds/velero.io_datauploads.yaml`, installed with
  * `kubectl apply -k config/default`). Its schema equals Velero's and only the descriptions differ, so applying both
  * would only make two field managers fight over the descriptions. {@link installVelero} applies every other Velero
  * CRD and expects ours to be there, together with the `velero` namespace and its PodSecurity labels, which also stay
- * ours.
+ * ours. Velero's stock DaemonSet mounts two hostPath volumes, which its backupPods inherit and `baseline` refuses:
+ * install with `nodeAgentHostPath: false` (Velero's `--node-agent-disable-host-path`; only fs-backup needs them), or
+ * apply Velero's labels with {@link relabelNamespace}.
+ *
+ * Velero can also live in a namespace of its own (`namespace` options), where its node-agents see only the
+ * DataUploads of that namespace.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -96,17 +101,36 @@ interface KubeObject {
 /** The kinds of `velero install` that a node-agent needs; the rest (Deployment, CRDs, Namespace) is left out. */
 const INSTALLED_KINDS = ['ServiceAccount', 'ClusterRoleBinding', 'DaemonSet'] as const;
 
+/** Options of {@link installVelero} (and of {@link veleroInstallObjects}, which ignores the first two). */
+export interface VeleroInstallOptions {
+  readonly binary?: string;
+  readonly moduleDir?: string;
+  /** Velero's namespace; default `velero`. It must exist (our manifests create `velero`). */
+  readonly namespace?: string;
+  /**
+   * Whether the node-agent DaemonSet mounts the host's pod and plugin directories (Velero's default, true). They
+   * are needed only for fs-backup. With false (`--node-agent-disable-host-path`) the DaemonSet, and so the
+   * backupPods that inherit its volumes, pass PodSecurity `baseline`.
+   */
+  readonly nodeAgentHostPath?: boolean;
+}
+
 /**
  * The objects `velero install` would create for a node-agent-only install: no backup or snapshot location, no
  * credentials, no plugins (not required once both locations are off).
  */
-export async function veleroInstallObjects(binary: string, kubeconfig: string): Promise<KubeObject[]> {
+export async function veleroInstallObjects(
+  binary: string,
+  kubeconfig: string,
+  opts: VeleroInstallOptions = {},
+): Promise<KubeObject[]> {
   const args = [
     'install',
     '--dry-run',
     '--output=json',
-    `--namespace=${VELERO_NAMESPACE}`,
+    `--namespace=${opts.namespace ?? VELERO_NAMESPACE}`,
     '--use-node-agent',
+    ...(opts.nodeAgentHostPath === false ? ['--node-agent-disable-host-path'] : []),
     '--no-default-backup-location',
     '--use-volume-snapshots=false',
     '--no-secret',
@@ -121,6 +145,8 @@ export async function veleroInstallObjects(binary: string, kubeconfig: string): 
 
 /** What {@link installVelero} did. */
 export interface VeleroInstall {
+  /** Velero's namespace. */
+  readonly namespace: string;
   /** The CRD files applied, read in place from Velero's module. */
   readonly crdFiles: readonly string[];
   /** `Kind namespace/name` of each object applied from `velero install`. */
@@ -129,8 +155,9 @@ export interface VeleroInstall {
   readonly created: readonly ObjectRef[];
   /**
    * The PodSecurity labels of Velero's own Namespace object (enforce `privileged`). Ours were kept (enforce
-   * `baseline`), which refuses Velero's backupPods: they inherit the DaemonSet's hostPath volumes. Apply these with
-   * {@link relabelNamespace} where Velero's node-agent has to expose.
+   * `baseline`), which refuses Velero's backupPods when they inherit the DaemonSet's hostPath volumes. Apply these
+   * with {@link relabelNamespace}, or install with `nodeAgentHostPath: false`, where Velero's node-agent has to
+   * expose.
    */
   readonly veleroPodSecurityLabels: Readonly<Record<string, string>>;
   /** Warnings the API server returned while applying (PodSecurity, for instance). */
@@ -148,15 +175,17 @@ export interface ObjectRef {
  * Installs what Velero's node-agent needs beside our manifests: Velero's CRDs except the DataUpload one (server-side
  * apply, `--force-conflicts`), and the `velero` ServiceAccount, its ClusterRoleBinding and the `node-agent`
  * DaemonSet from `velero install --dry-run`. The backupPods Velero creates inherit that DaemonSet's pod template.
- * The DaemonSet's pods land on kwok nodes, which run no code.
+ * The DaemonSet's pods land on kwok nodes, which run no code. Applying again with other options updates them.
  *
- * Requires `kubectl apply -k config/default` first (the namespace and the DataUpload CRD).
+ * Requires `kubectl apply -k config/default` first (the DataUpload CRD and the `velero` namespace) and, for
+ * another namespace, that namespace.
  */
 export async function installVelero(
   k: KubectlRunner & Pick<ClusterInfo, 'kubeconfig'>,
-  opts: { binary?: string; moduleDir?: string } = {},
+  opts: VeleroInstallOptions = {},
 ): Promise<VeleroInstall> {
-  await requireOurManifests(k);
+  const namespace = opts.namespace ?? VELERO_NAMESPACE;
+  await requireOurManifests(k, namespace);
   const [binary, moduleDir] = await Promise.all([opts.binary ?? veleroBinary(), opts.moduleDir ?? veleroModuleDir()]);
   const crdFiles = veleroCrdFiles(moduleDir);
   const crds = await applyServerSide(
@@ -165,19 +194,22 @@ export async function installVelero(
   );
   await kubectlOk(k, ['wait', '--for=condition=Established', '--timeout=60s', ...crds.names]);
 
-  const objects = await veleroInstallObjects(binary, k.kubeconfig);
-  const namespace = objects.find((o) => o.kind === 'Namespace');
+  const objects = await veleroInstallObjects(binary, k.kubeconfig, opts);
+  const veleroNamespace = objects.find((o) => o.kind === 'Namespace');
   const wanted = objects.filter((o) => (INSTALLED_KINDS as readonly string[]).includes(o.kind));
   const refs = wanted.map((o) => refOf(o));
   const existedBefore = await Promise.all(refs.map((r) => objectExists(k, r)));
   const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: wanted });
   const objectsApplied = await applyServerSide(k, ['-f', '-'], list);
   return {
+    namespace,
     crdFiles,
     applied: refs.map(describeRef),
     created: refs.filter((_, i) => !existedBefore[i]),
     veleroPodSecurityLabels: Object.fromEntries(
-      Object.entries(namespace?.metadata.labels ?? {}).filter(([key]) => key.startsWith('pod-security.kubernetes.io/')),
+      Object.entries(veleroNamespace?.metadata.labels ?? {}).filter(([key]) =>
+        key.startsWith('pod-security.kubernetes.io/'),
+      ),
     ),
     warnings: [...crds.warnings, ...objectsApplied.warnings],
   };
@@ -192,16 +224,17 @@ export async function uninstallVelero(k: KubectlRunner, install: VeleroInstall):
 }
 
 /**
- * Sets labels on the velero namespace and returns a function that puts the previous values back (removing the
- * labels that were absent). For PodSecurity: `relabelNamespace(k, install.veleroPodSecurityLabels)`.
+ * Sets labels on Velero's namespace (default `velero`) and returns a function that puts the previous values back
+ * (removing the labels that were absent). For PodSecurity: `relabelNamespace(k, install.veleroPodSecurityLabels)`.
  */
 export async function relabelNamespace(
   k: KubectlRunner,
   labels: Readonly<Record<string, string>>,
+  namespace = VELERO_NAMESPACE,
 ): Promise<() => Promise<void>> {
-  const ns = JSON.parse(await kubectlOk(k, ['get', 'namespace', VELERO_NAMESPACE, '-o', 'json'])) as KubeObject;
+  const ns = JSON.parse(await kubectlOk(k, ['get', 'namespace', namespace, '-o', 'json'])) as KubeObject;
   const before = ns.metadata.labels ?? {};
-  const label = (args: string[]) => kubectlOk(k, ['label', 'namespace', VELERO_NAMESPACE, '--overwrite', ...args]);
+  const label = (args: string[]) => kubectlOk(k, ['label', 'namespace', namespace, '--overwrite', ...args]);
   const keys = Object.keys(labels);
   if (keys.length === 0) return () => Promise.resolve();
   await label(keys.map((key) => `${key}=${labels[key]}`));
@@ -210,8 +243,9 @@ export async function relabelNamespace(
   };
 }
 
-async function requireOurManifests(k: KubectlRunner): Promise<void> {
-  const crd = await k.kubectl(['get', 'crd/datauploads.velero.io', `namespace/${VELERO_NAMESPACE}`, '-o', 'name']);
+async function requireOurManifests(k: KubectlRunner, namespace: string): Promise<void> {
+  const names = ['crd/datauploads.velero.io', `namespace/${VELERO_NAMESPACE}`, `namespace/${namespace}`];
+  const crd = await k.kubectl(['get', ...new Set(names), '-o', 'name']);
   if (crd.code !== 0) {
     throw new Error(
       `installVelero needs our manifests first (kubectl apply -k config/default): ${crd.stderr.trim() || crd.stdout}`,
@@ -303,7 +337,9 @@ export interface NodeAgentOptions {
    * Prepared over Canceling.
    */
   readonly nodes?: readonly string[];
-  /** `--node-agent-configmap` (in the velero namespace). */
+  /** Velero's namespace (`VELERO_NAMESPACE`); default `velero`. */
+  readonly namespace?: string;
+  /** `--node-agent-configmap` (in Velero's namespace). */
   readonly configMap?: string;
   /** `--data-mover-prepare-timeout`, a Go duration such as `30s` (Velero's default is 30m). */
   readonly prepareTimeout?: string;
@@ -325,10 +361,10 @@ export interface NodeAgentOptions {
 const READY_LINE = /Starting workers.*controller=dataupload/;
 
 /**
- * Starts one `velero node-agent server` per node, each with `NODE_NAME` set to its node, `VELERO_NAMESPACE=velero`,
- * the cluster's admin kubeconfig (or `opts.kubeconfig`), and its own loopback metrics ports. Resolves once every
- * DataUpload controller runs. The processes are recorded in a state directory watched by the harness's watchdog,
- * and killed by exit handlers, so they never outlive this Node process.
+ * Starts one `velero node-agent server` per node, each with `NODE_NAME` set to its node, `VELERO_NAMESPACE`
+ * (default `velero`), the cluster's admin kubeconfig (or `opts.kubeconfig`), and its own loopback metrics ports.
+ * Resolves once every DataUpload controller runs. The processes are recorded in a state directory watched by the
+ * harness's watchdog, and killed by exit handlers, so they never outlive this Node process.
  */
 export async function startNodeAgents(
   cluster: Pick<ClusterInfo, 'kubeconfig'> & KubectlRunner,
@@ -429,7 +465,7 @@ function nodeAgentSpec(o: {
     env: {
       ...hermeticEnv(),
       NODE_NAME: o.node,
-      VELERO_NAMESPACE,
+      VELERO_NAMESPACE: o.opts.namespace ?? VELERO_NAMESPACE,
       KUBECONFIG: o.kubeconfig,
       [CR_METRICS_ADDRESS_ENV]: `127.0.0.1:${crMetricsPort}`,
       // Velero copies each finished backupPod's log to a temporary file and leaves it there; keep those with the logs.

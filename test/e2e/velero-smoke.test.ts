@@ -1,6 +1,8 @@
 /**
- * Velero's own node-agent (v1.18.3, built from its Go module by the harness) alone on the bundled control plane:
- * no operator process runs, our Deployment is scaled to zero. One `velero node-agent server` per kwok node.
+ * Velero's own node-agent (v1.18.3, built from its Go module by the harness) alone on the bundled control plane,
+ * one `velero node-agent server` per kwok node, in a namespace of its own: no operator runs there, and the
+ * DataUploads other test files leave in `velero` stay out of reach (a node-agent takes any Prepared DataUpload on
+ * its node to InProgress, which would hold the node's single data path). The namespace carries our PodSecurity labels.
  *
  * This proves the harness (build, CRDs, `velero install` objects, one node-agent per node) and records how Velero
  * itself behaves on our fake CSI layer, as the reference the operator is compared against.
@@ -19,25 +21,20 @@ import { Informer, type CachedObject } from '../cluster/informer.js';
 import { applyManifest, deleteNamespaces, kubectlOk } from '../cluster/testing.js';
 import {
   installVelero,
-  relabelNamespace,
   startNodeAgents,
   uninstallVelero,
+  VELERO_NAMESPACE,
   type NodeAgents,
   type VeleroInstall,
 } from '../cluster/velero.js';
 import { waitFor } from '../cluster/wait.js';
 import {
-  assertNothingLeft,
-  cancelDataUpload,
-  createNodeAgentConfigMap,
   createSource,
   dataUploadManifest,
   ensureStorageClasses,
   eventually,
   getJson,
   installOperatorManifests,
-  VELERO_NS,
-  waitForPhase,
 } from './support/operator.js';
 
 const cluster = connectCluster();
@@ -46,8 +43,9 @@ const CONFIG_MAP = 'velero-smoke-node-agent';
 /** Every backupPod lands here, so the data path slot of this node (one per node in Velero) can be held. */
 const BACKUP_NODE = 'kwok-node-1';
 const namespaces: string[] = [];
-const uploads: string[] = [];
-let install: VeleroInstall | undefined;
+/** Velero's namespace for this file. */
+let veleroNs = '';
+let installs: VeleroInstall[] = [];
 let agents: NodeAgents | undefined;
 
 /** A source volume with a ready snapshot in its own namespace, and its DataUpload's name. */
@@ -61,9 +59,80 @@ async function newUpload(prefix: string): Promise<Upload> {
   const ns = await createTestNamespace(cluster, prefix);
   namespaces.push(ns);
   const u = { ns, name: `${prefix}-${process.pid % 1000}`, snapshot: 'snap' };
-  uploads.push(u.name);
   await createSource(cluster, { namespace: ns, storageClass: 'e2e-src', snapshot: u.snapshot });
   return u;
+}
+
+/** Creates the DataUpload as the Velero server would, in Velero's namespace. */
+async function submit(u: Upload): Promise<void> {
+  const du = JSON.parse(
+    dataUploadManifest({ name: u.name, sourceNamespace: u.ns, snapshot: u.snapshot, storageClass: 'e2e-src' }),
+  ) as { metadata: { namespace: string } };
+  du.metadata.namespace = veleroNs;
+  await applyManifest(cluster, JSON.stringify(du));
+}
+
+function getDataUpload(name: string): Promise<Record<string, any> | undefined> {
+  return getJson(cluster, ['-n', veleroNs, 'dataupload', name]);
+}
+
+function waitForPhase(name: string, phases: string[], timeoutMs = 60_000): Promise<Record<string, any>> {
+  return eventually(
+    `DataUpload ${name} in ${phases.join('|')}`,
+    async () => {
+      const du = await getDataUpload(name);
+      return du && phases.includes(du.status?.phase) ? du : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Sets spec.cancel the way the Velero server does: a merge patch without resourceVersion. */
+async function cancel(name: string): Promise<void> {
+  await kubectlOk(cluster, [
+    '-n',
+    veleroNs,
+    'patch',
+    'dataupload',
+    name,
+    '--type=merge',
+    '-p',
+    '{"spec":{"cancel":true}}',
+  ]);
+}
+
+/**
+ * Waits until nothing exposing created is left: no backupPod, backupPVC or its PV, no backup or source
+ * VolumeSnapshot or VolumeSnapshotContent (Velero moves the source snapshot into its namespace and deletes it at
+ * the end), and no finalizer on the DataUpload (Velero takes it off one reconcile after the one that ended it).
+ */
+async function assertNothingLeft(u: Upload): Promise<void> {
+  await eventually(`no objects left for DataUpload ${u.name}`, async () => {
+    const left: string[] = [];
+    for (const [kind, ns, name] of [
+      ['pod', veleroNs, u.name],
+      ['persistentvolumeclaim', veleroNs, u.name],
+      ['volumesnapshot', veleroNs, u.name],
+      ['volumesnapshot', u.ns, u.snapshot],
+    ] as const) {
+      if (await getJson(cluster, ['-n', ns, kind, name])) left.push(`${kind} ${ns}/${name}`);
+    }
+    for (const vsc of (await getJson<{ items: any[] }>(cluster, ['volumesnapshotcontents']))?.items ?? []) {
+      const ref = vsc.spec?.volumeSnapshotRef ?? {};
+      if (
+        `${ref.namespace}/${ref.name}` === `${veleroNs}/${u.name}` ||
+        `${ref.namespace}/${ref.name}` === `${u.ns}/${u.snapshot}`
+      )
+        left.push(`volumesnapshotcontent ${vsc.metadata.name} (${vsc.spec?.deletionPolicy})`);
+    }
+    for (const pv of (await getJson<{ items: any[] }>(cluster, ['persistentvolumes']))?.items ?? []) {
+      const claim = pv.spec?.claimRef ?? {};
+      if (claim.namespace === veleroNs && claim.name === u.name) left.push(`persistentvolume ${pv.metadata.name}`);
+    }
+    if (((await getDataUpload(u.name))?.metadata.finalizers ?? []).length > 0) left.push('the finalizer');
+    if (left.length > 0) throw new Error(`left behind: ${left.join(', ')}`);
+    return true;
+  });
 }
 
 /** The phases one DataUpload goes through, with the time each was first seen, from a list+watch. */
@@ -75,7 +144,7 @@ class PhaseRecorder {
   constructor(private readonly name: string) {
     this.informer = new Informer({
       client: this.client,
-      path: `/apis/velero.io/v2alpha1/namespaces/${VELERO_NS}/datauploads`,
+      path: `/apis/velero.io/v2alpha1/namespaces/${veleroNs}/datauploads`,
       onChange: () => this.record(),
       log: () => undefined,
     });
@@ -101,24 +170,9 @@ class PhaseRecorder {
   }
 
   private record(): void {
-    const phase = this.informer.get(VELERO_NS, this.name)?.status?.phase;
+    const phase = this.informer.get(veleroNs, this.name)?.status?.phase;
     if (phase && phase !== this.seen.at(-1)?.phase) this.seen.push({ phase, at: Date.now() });
   }
-}
-
-async function submit(u: Upload): Promise<void> {
-  await applyManifest(
-    cluster,
-    dataUploadManifest({ name: u.name, sourceNamespace: u.ns, snapshot: u.snapshot, storageClass: 'e2e-src' }),
-  );
-}
-
-/** Velero takes its finalizer off a DataUpload once it is terminal (a reconcile after the one that ended it). */
-async function finalizerRemoved(name: string): Promise<void> {
-  await eventually(`the finalizer of DataUpload ${name} to be removed`, async () => {
-    const du = await getJson(cluster, ['-n', VELERO_NS, 'dataupload', name]);
-    return (du?.metadata.finalizers ?? []).length === 0;
-  });
 }
 
 /** The lines of every node-agent's log that name this DataUpload, for failure messages. */
@@ -134,23 +188,54 @@ function agentLogsAbout(name: string): string {
     .join('\n');
 }
 
+/** Our PodSecurity labels, as config/default puts them on `velero`. */
+async function ourPodSecurityLabels(): Promise<Record<string, string>> {
+  const ns = await getJson(cluster, ['namespace', VELERO_NAMESPACE]);
+  const labels = Object.entries((ns?.metadata.labels ?? {}) as Record<string, string>);
+  return Object.fromEntries(labels.filter(([key]) => key.startsWith('pod-security.kubernetes.io/')));
+}
+
 before(async () => {
   await installOperatorManifests(cluster);
   await ensureStorageClasses(cluster);
-  await createNodeAgentConfigMap(cluster, CONFIG_MAP, {
-    loadAffinity: [{ nodeSelector: { matchLabels: { 'kubernetes.io/hostname': BACKUP_NODE } } }],
+  const labels = await ourPodSecurityLabels();
+  assert.equal(labels['pod-security.kubernetes.io/enforce'], 'baseline');
+  veleroNs = await createTestNamespace(cluster, 'velero-smoke', labels);
+  namespaces.push(veleroNs);
+  await applyManifest(
+    cluster,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: CONFIG_MAP, namespace: veleroNs },
+      data: {
+        'node-agent-config.json': JSON.stringify({
+          loadAffinity: [{ nodeSelector: { matchLabels: { 'kubernetes.io/hostname': BACKUP_NODE } } }],
+        }),
+      },
+    }),
+  );
+  // Velero's stock install first: its DaemonSet mounts hostPath volumes.
+  installs.push(await installVelero(cluster, { namespace: veleroNs }));
+  agents = await startNodeAgents(cluster, {
+    logDir,
+    namespace: veleroNs,
+    configMap: CONFIG_MAP,
+    prepareTimeout: '2m',
   });
-  install = await installVelero(cluster);
-  agents = await startNodeAgents(cluster, { logDir, configMap: CONFIG_MAP, prepareTimeout: '2m' });
 });
 
 after(async () => {
   await agents?.stop();
-  if (install) await uninstallVelero(cluster, install);
-  await cluster.kubectl(['-n', VELERO_NS, 'delete', 'configmap', CONFIG_MAP, '--ignore-not-found']);
-  if (uploads.length > 0) {
-    await cluster.kubectl(['-n', VELERO_NS, 'delete', 'datauploads', '--ignore-not-found', '--wait=false', ...uploads]);
+  // After a failure a DataUpload may still carry Velero's finalizer, which would keep the namespace from going away.
+  const left = await getJson<{ items: any[] }>(cluster, ['-n', veleroNs, 'datauploads']).catch(() => undefined);
+  for (const du of left?.items ?? []) {
+    if ((du.metadata.finalizers ?? []).length === 0) continue;
+    const patch = '{"metadata":{"finalizers":null}}';
+    await cluster.kubectl(['-n', veleroNs, 'patch', 'dataupload', du.metadata.name, '--type=merge', '-p', patch]);
   }
+  for (const install of installs.reverse()) await uninstallVelero(cluster, install);
+  installs = [];
   await deleteNamespaces(cluster, ...namespaces);
   for (const a of agents?.agents ?? []) {
     for (const p of a.problems()) console.log(`# ${a.node} ${p.level}: ${p.msg}`);
@@ -159,26 +244,19 @@ after(async () => {
 });
 
 describe("Velero's node-agent alone", () => {
-  test("under our namespace's PodSecurity (baseline) Velero's backupPod is refused; the DataUpload fails and Velero cleans up", async () => {
+  test("Velero's stock backupPod (hostPath volumes from the DaemonSet) is refused under our PodSecurity (baseline); the DataUpload fails and Velero cleans up", async () => {
     const u = await newUpload('velero-baseline');
     await submit(u);
-    const du = await waitForPhase(cluster, u.name, ['Failed'], 60_000);
-    // The backupPod inherits the node-agent DaemonSet's hostPath volumes, which "baseline" forbids.
+    const du = await waitForPhase(u.name, ['Failed']);
     assert.match(du.status.message, /violates PodSecurity "baseline:latest": hostPath volumes/);
-    await assertNothingLeft(cluster, { duName: u.name, sourceNamespace: u.ns, snapshot: u.snapshot });
-    await finalizerRemoved(u.name);
+    await assertNothingLeft(u);
   });
 
-  describe("with Velero's own PodSecurity labels (privileged)", () => {
-    let restoreLabels: (() => Promise<void>) | undefined;
+  describe('installed with --node-agent-disable-host-path, under the same labels', () => {
     let held: Upload;
 
     before(async () => {
-      restoreLabels = await relabelNamespace(cluster, install!.veleroPodSecurityLabels);
-    });
-
-    after(async () => {
-      await restoreLabels?.();
+      installs.push(await installVelero(cluster, { namespace: veleroNs, nodeAgentHostPath: false }));
     });
 
     test('a DataUpload is accepted, exposed and marked Prepared on the backupPod node, whose node-agent takes it on', async () => {
@@ -188,7 +266,7 @@ describe("Velero's node-agent alone", () => {
         await phases.synced();
         const created = Date.now();
         await submit(held);
-        const du = await waitForPhase(cluster, held.name, ['InProgress'], 60_000).catch((err: unknown) => {
+        const du = await waitForPhase(held.name, ['InProgress']).catch((err: unknown) => {
           throw new Error(`${String(err)}\nnode-agent logs:\n${agentLogsAbout(held.name)}`);
         });
         const prepared = phases.at('Prepared');
@@ -198,8 +276,15 @@ describe("Velero's node-agent alone", () => {
         assert.match(du.status.acceptedByNode, /^kwok-node-/);
         assert.equal(du.status.node, BACKUP_NODE);
         assert.equal(du.status.nodeOS, 'linux');
-        const pod = await getJson(cluster, ['-n', VELERO_NS, 'pod', held.name]);
+        const pod = await getJson(cluster, ['-n', veleroNs, 'pod', held.name]);
         assert.equal(pod?.spec.nodeName, BACKUP_NODE);
+        const volumes = pod?.spec.volumes as { name: string; hostPath?: object }[];
+        assert.deepEqual(
+          volumes.filter((v) => v.hostPath),
+          [],
+          'no hostPath volume inherited from the DaemonSet',
+        );
+        assert.ok(volumes.some((v) => v.name === du.metadata.uid) && volumes.some((v) => v.name === 'scratch'));
         const agent = agents!.on(BACKUP_NODE);
         await agent.waitForLog(/Data upload is marked as in progress/);
         // Both metrics listeners answer on this node-agent's own loopback ports (velerobin/main.go moved the second).
@@ -214,24 +299,22 @@ describe("Velero's node-agent alone", () => {
     test('a second DataUpload for the busy node waits in Prepared, and a cancel there cleans up at once', async () => {
       const u = await newUpload('velero-second');
       await submit(u);
-      await waitForPhase(cluster, u.name, ['Prepared'], 60_000);
+      await waitForPhase(u.name, ['Prepared']);
       // Velero runs one data path per node; the first upload holds it, so this one stays Prepared.
-      await agents!.on(BACKUP_NODE).waitForLog(new RegExp(`concurrent limited.*dataupload=velero/${u.name}`));
-      await cancelDataUpload(cluster, u.name);
-      const du = await waitForPhase(cluster, u.name, ['Canceled'], 30_000);
+      await agents!.on(BACKUP_NODE).waitForLog(new RegExp(`concurrent limited.*dataupload=${veleroNs}/${u.name}`));
+      await cancel(u.name);
+      const du = await waitForPhase(u.name, ['Canceled'], 30_000);
       assert.ok(du.status.completionTimestamp);
-      await assertNothingLeft(cluster, { duName: u.name, sourceNamespace: u.ns, snapshot: u.snapshot });
-      await finalizerRemoved(u.name);
+      await assertNothingLeft(u);
     });
 
     test('a cancel at InProgress waits for the data mover; once it reports canceled, Velero cleans up', async () => {
-      await cancelDataUpload(cluster, held.name);
-      await waitForPhase(cluster, held.name, ['Canceling'], 30_000);
+      await cancel(held.name);
+      await waitForPhase(held.name, ['Canceling'], 30_000);
       await actAsDataMoverCanceled(held.name);
-      const du = await waitForPhase(cluster, held.name, ['Canceled'], 90_000);
+      const du = await waitForPhase(held.name, ['Canceled'], 90_000);
       assert.ok(du.status.completionTimestamp);
-      await assertNothingLeft(cluster, { duName: held.name, sourceNamespace: held.ns, snapshot: held.snapshot });
-      await finalizerRemoved(held.name);
+      await assertNothingLeft(held);
     });
   });
 });
@@ -246,8 +329,8 @@ async function actAsDataMoverCanceled(name: string): Promise<void> {
   const event = (reason: string, message: string) => ({
     apiVersion: 'v1',
     kind: 'Event',
-    metadata: { generateName: `${name}.`, namespace: VELERO_NS },
-    involvedObject: { apiVersion: 'velero.io/v2alpha1', kind: 'DataUpload', namespace: VELERO_NS, name },
+    metadata: { generateName: `${name}.`, namespace: veleroNs },
+    involvedObject: { apiVersion: 'velero.io/v2alpha1', kind: 'DataUpload', namespace: veleroNs, name },
     reason,
     message,
     type: 'Normal',
@@ -260,7 +343,7 @@ async function actAsDataMoverCanceled(name: string): Promise<void> {
   ] as const) {
     await kubectlOk(cluster, ['create', '-f', '-'], JSON.stringify(event(reason, message)));
   }
-  const pod = await getJson(cluster, ['-n', VELERO_NS, 'pod', name]);
+  const pod = await getJson(cluster, ['-n', veleroNs, 'pod', name]);
   const container: string = pod?.spec.containers[0].name;
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const status = {
@@ -288,7 +371,7 @@ async function actAsDataMoverCanceled(name: string): Promise<void> {
   };
   await kubectlOk(cluster, [
     '-n',
-    VELERO_NS,
+    veleroNs,
     'patch',
     'pod',
     name,
