@@ -2,7 +2,6 @@
  * Boots the operator: options → API client → node-agent config (fatal when bad) → backupPod template →
  * metrics/health → caches → leader election → workers; and shuts it down in order on SIGTERM/SIGINT.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import pRetry from 'p-retry';
 import type { ConfigMap, DaemonSet } from './api/kube.js';
 import type { BindAddress, OperatorOptions } from './config/options.js';
@@ -21,6 +20,8 @@ import { LABEL_BACKUP_PVC_SECRET } from './api/names.js';
 import { EventRecorder } from './runtime/event-recorder.js';
 import { HealthServer } from './runtime/health.js';
 import { HttpKubeClient } from './runtime/kube-client.js';
+import { loadKubeConfig as loadLightKubeConfig } from './runtime/kubeconfig.js';
+import type { KubeConfigLike } from './runtime/kubeconfig.js';
 import { isNotFound, isTransient, KubeApiError, Resources } from './runtime/kube-api.js';
 import type { KubeApi, ResourceRef } from './runtime/kube-api.js';
 import { LeaderElector, leaderIdentity } from './runtime/leader-election.js';
@@ -58,11 +59,8 @@ export interface RunningOperator {
 }
 
 /** Loads the kubeconfig named by the options, or in-cluster / default config. */
-export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig.split(':')[0]!);
-  else kc.loadFromDefault();
-  return kc;
+export function loadKubeConfig(kubeconfig: string | undefined): KubeConfigLike {
+  return loadLightKubeConfig(kubeconfig);
 }
 
 /** How a start-up read (and `diagnose`) retries transient API errors. */
@@ -277,6 +275,7 @@ export async function startOperator(options: OperatorOptions, env: OperatorEnv):
       config,
       podTemplate,
       securityContext: options.backupPodSecurityContext,
+      maxConcurrentExposes: options.maxConcurrentExposes,
       copyProblems,
     },
     events: recorder,

@@ -96,6 +96,8 @@ export class DataUploadController {
   readonly reconciler: DataUploadReconciler;
   readonly overlay: WriteOverlay;
   private readonly lifecycleEvents: CoalescingEventSink;
+  /** New DataUploads waiting for a slot of --max-concurrent-exposes, in the order they started waiting. */
+  private readonly windowWaiters = new Set<string>();
   private readonly options: ControllerOptions;
   private readonly now: () => number;
 
@@ -189,7 +191,10 @@ export class DataUploadController {
     this.reconciler = new DataUploadReconciler({
       observer: new Observer(this.caches, this.overlay, {
         countExposeOnGoing: (options.context.config.loadConcurrency?.prepareQueueLength ?? 0) > 0,
+        countExposing: (options.context.maxConcurrentExposes ?? 0) > 0,
+        now: this.now,
       }),
+      onExposeWindowFull: (key) => this.windowWaiters.add(key),
       executor,
       requeue: this.queue,
       context: options.context,
@@ -265,6 +270,14 @@ export class DataUploadController {
     return drained;
   }
 
+  /** Gives the longest-waiting New DataUpload its chance at a freed slot of the expose window. */
+  private wakeWindowWaiter(): void {
+    const next = this.windowWaiters.values().next();
+    if (next.done === true) return;
+    this.windowWaiters.delete(next.value);
+    this.queue.add(next.value);
+  }
+
   /** The work-queue lane of a key: 1 once a DataUpload is past New, 0 for a New one. */
   private priorityOf(key: string): number {
     const [namespace, name] = splitKey(key);
@@ -305,6 +318,9 @@ export class DataUploadController {
     const c = this.caches;
     c.dataUploads.onEvent((e) => {
       if (e.type === 'deleted') this.reconciler.noteDeleted(e.object, this.now());
+      // A DataUpload leaving Accepted (Prepared, ended, deleted) frees a slot of the expose window.
+      const wasExposing = phaseOf(e.old ?? e.object) === Phase.Accepted;
+      if (wasExposing && (e.type === 'deleted' || phaseOf(e.object) !== Phase.Accepted)) this.wakeWindowWaiter();
     });
     observe(Resources.dataUploads, c.dataUploads, (du) => this.enqueue(du.metadata.namespace, du.metadata.name));
     observe(Resources.pods, c.pods, own);

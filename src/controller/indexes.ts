@@ -19,6 +19,8 @@ export const Index = Object.freeze({
   exposeOnGoing: 'exposeOnGoing',
   /** Nodes by their `kubernetes.io/os` label. */
   nodeOs: 'nodeOs',
+  /** DataUploads by phase (`New` for none). */
+  phase: 'phase',
   /** DataUploads by UID (a copy names its users by UID). */
   uid: 'uid',
   /** PersistentVolumes by `<claimRef.namespace>/<claimRef.name>`. */
@@ -55,6 +57,7 @@ export const dataUploadIndexers = Object.freeze({
   [Index.exposeOnGoing]: (du: DataUpload): string[] =>
     du.metadata.labels?.[LABEL_EXPOSE_ON_GOING] === 'true' ? ['true'] : [],
   [Index.uid]: (du: DataUpload): string[] => (du.metadata.uid ? [du.metadata.uid] : []),
+  [Index.phase]: (du: DataUpload): string[] => [du.status?.phase || 'New'],
 });
 
 /** Index functions of the PersistentVolume cache. */

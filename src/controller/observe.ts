@@ -61,13 +61,22 @@ export interface ObserverOptions {
    * needs the count; without one it stays 0. Default true.
    */
   countExposeOnGoing?: boolean;
+  /** Count the DataUploads being exposed for a New one (`Observed.exposing`), for `--max-concurrent-exposes`. */
+  countExposing?: boolean;
+  /** Milliseconds since the epoch; default Date.now. */
+  now?: () => number;
 }
+
+/** How long an accepted DataUpload holds a slot of `--max-concurrent-exposes` at most. */
+export const EXPOSE_WINDOW_SLOT_MS = 60_000;
 
 const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
 
 /** Reads caches through the write overlay. */
 export class Observer {
   private readonly countExposeOnGoing: boolean;
+  private readonly countExposing: boolean;
+  private readonly now: () => number;
 
   constructor(
     private readonly stores: Stores,
@@ -75,6 +84,8 @@ export class Observer {
     options: ObserverOptions = {},
   ) {
     this.countExposeOnGoing = options.countExposeOnGoing ?? true;
+    this.countExposing = options.countExposing ?? false;
+    this.now = options.now ?? Date.now;
   }
 
   /** The freshest DataUpload with this key, or undefined when it is gone. */
@@ -131,6 +142,9 @@ export class Observer {
       selectedNode,
       nodesByOs: this.nodesByOs(),
       exposeOnGoing: this.countExposeOnGoing && phaseOf(du) === Phase.New ? this.exposeOnGoing(du, pendingAccepts) : 0,
+      ...(this.countExposing && phaseOf(du) === Phase.New
+        ? { exposing: this.exposing(du, pendingAccepts, this.now()) }
+        : {}),
       ...(refused.length > 0 ? { refused } : {}),
       ...this.copies(du),
     };
@@ -231,6 +245,25 @@ export class Observer {
     }
     keys.delete(`${du.metadata.namespace}/${du.metadata.name}`);
     return keys.size;
+  }
+
+  /**
+   * DataUploads accepted less than {@link EXPOSE_WINDOW_SLOT_MS} ago and still Accepted, plus accepts in flight.
+   * One that takes longer (a class that never binds) stops holding a slot, so stuck DataUploads never stall the
+   * others. Only a throughput limit, so the cache's view is good enough: our own Prepared writes that it does not
+   * show yet merely count a little longer.
+   */
+  private exposing(du: DataUpload, pendingAccepts: ReadonlySet<string>, now: number): number {
+    const self = `${du.metadata.namespace}/${du.metadata.name}`;
+    const counted = new Set<string>();
+    for (const other of this.stores.dataUploads.byIndex(Index.phase, Phase.Accepted)) {
+      const accepted = Date.parse(other.status?.acceptedTimestamp ?? '');
+      if (!(now - accepted < EXPOSE_WINDOW_SLOT_MS)) continue;
+      counted.add(`${other.metadata.namespace}/${other.metadata.name}`);
+    }
+    for (const key of pendingAccepts) counted.add(key);
+    counted.delete(self);
+    return counted.size;
   }
 
   private read<T extends KubeObject>(

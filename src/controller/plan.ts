@@ -35,6 +35,13 @@ import { snapshotHandlesOf } from './indexes.js';
 import type { Action, Decision, EventIntent, Observed, PlanContext } from './types.js';
 import { invalidSpecReason } from './validate.js';
 
+/** Why a New DataUpload waits for a slot of `--max-concurrent-exposes`. */
+export const EXPOSE_WINDOW_FULL = 'ExposeWindowFull';
+/**
+ * Requeue while the expose window is full. A DataUpload that is Prepared or ends wakes a waiter at once; this
+ * catches the slots freed by time (a DataUpload exposing for longer than a minute stops holding one).
+ */
+export const EXPOSE_WINDOW_RETRY_MS = 10_000;
 /** Requeue delay while the prepare queue is full (Velero's value). */
 export const PREPARE_QUEUE_RETRY_MS = 5_000;
 /** Safety requeue while waiting for an object to disappear; watch events normally come first. */
@@ -102,6 +109,15 @@ function planNew(o: Observed, ctx: PlanContext): Decision {
       'PrepareQueueFull',
       `${o.exposeOnGoing} DataUploads are being prepared, loadConcurrency.prepareQueueLength is ${queueLength}`,
       PREPARE_QUEUE_RETRY_MS,
+    );
+  }
+  const window = ctx.maxConcurrentExposes ?? 0;
+  if (window > 0 && (o.exposing ?? 0) >= window) {
+    // Woken by the controller when an exposing DataUpload is Prepared or ends (no polling); the requeue is a backstop.
+    return wait(
+      EXPOSE_WINDOW_FULL,
+      `${o.exposing} DataUploads are being exposed, --max-concurrent-exposes is ${window}`,
+      EXPOSE_WINDOW_RETRY_MS,
     );
   }
   const acceptedTimestamp = rfc3339(ctx.now);

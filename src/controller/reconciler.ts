@@ -13,7 +13,7 @@ import { isRefusedAction, refusalOf, StaleCopyError } from './errors.js';
 import { StaleDataUploadError } from './executor.js';
 import type { Executor } from './executor.js';
 import type { Observer } from './observe.js';
-import { CLEANUP_GRACE_MS, plan, tombstoneOf } from './plan.js';
+import { CLEANUP_GRACE_MS, EXPOSE_WINDOW_FULL, plan, tombstoneOf } from './plan.js';
 import type { Action, Decision, PlanContext, Refusal } from './types.js';
 
 /** The controller's name in logs and metrics. */
@@ -53,6 +53,8 @@ export interface ReconcilerDeps {
   now: () => number;
   logger: ReconcileLogger;
   metrics?: ReconcileMetrics;
+  /** Called when a New DataUpload waits for a slot of the expose window, so it can be woken when one frees. */
+  onExposeWindowFull?: (key: string) => void;
 }
 
 /** Reconciles DataUploads by `namespace/name` key. */
@@ -171,6 +173,7 @@ export class DataUploadReconciler {
     if (decision.kind === 'wait' && decision.requeueAfterMs !== undefined) {
       this.deps.requeue.addAfter(key, decision.requeueAfterMs);
     }
+    if (decision.kind === 'wait' && decision.reason === EXPOSE_WINDOW_FULL) this.deps.onExposeWindowFull?.(key);
     if (decision.kind === 'done' && isTerminal(du)) {
       const uid = du.metadata.uid ?? '';
       this.writes.delete(uid);

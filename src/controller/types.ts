@@ -45,6 +45,8 @@ export interface Observed {
   nodesByOs: Readonly<Record<string, number>>;
   /** Other DataUploads that currently carry `velero.io/expose-on-going=true`. */
   exposeOnGoing: number;
+  /** Other DataUploads being exposed (Accepted), counted for a New one when the expose window is limited. */
+  exposing?: number;
   /** Writes the API server refused for good earlier in this reconcile pass (see `errors.ts`). */
   refused?: readonly Refusal[];
   /**
@@ -93,6 +95,8 @@ export interface PlanContext {
   config: NodeAgentConfig;
   podTemplate: BackupPodTemplate;
   securityContext: 'root' | 'restricted';
+  /** At most this many DataUploads Accepted and not yet Prepared at once; 0 or absent: no limit. */
+  maxConcurrentExposes?: number;
   /**
    * Why copies of a kind cannot be made (the operator's RBAC lacks the opt-in permissions), found at boot; a
    * DataUpload whose config asks for such copies fails at once with this message.
