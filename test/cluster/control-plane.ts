@@ -167,9 +167,16 @@ export const AUDIT_POLICY = Object.freeze({
   ],
 });
 
+const AUDIT_POLICY_FILE = 'audit-policy.json';
+
 /** Where kube-apiserver writes its audit log (JSON lines) when the cluster was started with `audit`. */
 export function auditLogFile(runDir: string): string {
   return join(runDir, 'audit.log');
+}
+
+/** Whether the cluster of this run directory was started with `audit` (its log may not exist before a write). */
+export function isAudited(runDir: string): boolean {
+  return existsSync(join(runDir, AUDIT_POLICY_FILE));
 }
 
 /** Generates ports, PKI and kubeconfigs for a new cluster; with `audit`, also the audit policy (see AUDIT_POLICY). */
@@ -207,7 +214,7 @@ export async function prepareLayout(binDir: string, runDir: string, opts: { audi
   };
   let audit: Layout['audit'];
   if (opts.audit) {
-    audit = { policyFile: join(runDir, 'audit-policy.json'), logFile: auditLogFile(runDir) };
+    audit = { policyFile: join(runDir, AUDIT_POLICY_FILE), logFile: auditLogFile(runDir) };
     writeFileSync(audit.policyFile, JSON.stringify(AUDIT_POLICY, null, 2));
   }
   return { binDir, runDir, ports, pki, kubeconfigs, kwokStagesFile: kwokStagesFile(), audit };
