@@ -70,7 +70,8 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    cluster = await startCluster({ fakeCsi: true, binDir });
+    // audit: the bench smoke test counts API writes per ServiceAccount from the audit log.
+    cluster = await startCluster({ fakeCsi: true, binDir, audit: true });
     console.error(`e2e: cluster started in ${seconds(started)} (${cluster.server}, logs in ${cluster.runDir})`);
     const stateFile = join(cluster.runDir, 'state.json');
     writeFileSync(stateFile, JSON.stringify(clusterState(cluster), null, 2), { mode: 0o600 });
