@@ -66,8 +66,9 @@ export function resolveBackupPvcConfig(
 
 /**
  * The storage request of the backupPVC: the snapshot's `status.restoreSize` when it is a positive quantity (a
- * quantity string is kept as written, a number of bytes is written as a plain integer string), otherwise the
- * source PVC's `spec.resources.requests.storage`, with a warning like Velero's.
+ * quantity string is kept as written, a number of bytes, as a VolumeSnapshotContent holds it, is written the way
+ * the snapshot controller writes it into the VolumeSnapshot: see {@link bytesAsQuantity}), otherwise the source PVC's
+ * `spec.resources.requests.storage`, with a warning like Velero's.
  * When neither is available the size is `""` with a warning; the caller must not create a PVC from it.
  */
 export function backupPvcSize(
@@ -76,7 +77,7 @@ export function backupPvcSize(
 ): { size: string; warning?: string } {
   const restoreSize = sourceVs.status?.restoreSize;
   if (restoreSize !== undefined && (parseQuantity(restoreSize) ?? 0) > 0) {
-    return { size: typeof restoreSize === 'number' ? String(restoreSize) : restoreSize.trim() };
+    return { size: typeof restoreSize === 'number' ? bytesAsQuantity(restoreSize) : restoreSize.trim() };
   }
   const shown = restoreSize === undefined ? 'none' : JSON.stringify(restoreSize);
   const requested = sourcePvc.spec?.resources?.requests?.['storage'];
@@ -90,6 +91,25 @@ export function backupPvcSize(
     size: requested,
     warning: `the snapshot has no valid restore size (${shown}), using the source volume's size ${requested}`,
   };
+}
+
+const BINARY_SUFFIXES = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'] as const;
+
+/**
+ * A number of bytes as the canonical binary-SI quantity Kubernetes prints for it: `1073741824` is `1Gi`, `1536` stays
+ * `1536`, `1610612736` is `1536Mi`. This is the VolumeSnapshot's `status.restoreSize` the external-snapshotter writes
+ * from its content's byte count (`resource.NewQuantity(bytes, BinarySI)`), which Velero reads, so the backupPVC asks
+ * for the same text whichever of the two the size came from.
+ */
+export function bytesAsQuantity(bytes: number): string {
+  if (!Number.isSafeInteger(bytes)) return String(bytes);
+  let value = bytes;
+  let exponent = 0;
+  while (Math.abs(value) >= 1024 && value % 1024 === 0 && exponent < BINARY_SUFFIXES.length - 1) {
+    value /= 1024;
+    exponent++;
+  }
+  return `${value}${BINARY_SUFFIXES[exponent]}`;
 }
 
 /** The volume mode of the source PVC, which the backupPVC copies; a missing mode means Filesystem. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backupPvcSize, resolveBackupPvcConfig, volumeModeOf } from '../../src/exposer/index.js';
+import { backupPvcSize, bytesAsQuantity, resolveBackupPvcConfig, volumeModeOf } from '../../src/exposer/index.js';
 import type { NodeAgentConfig } from '../../src/config/types.js';
 import { SOURCE_SC, makeSourcePvc, makeSourceVs } from './fixtures.js';
 
@@ -61,6 +61,22 @@ test('a restoreSize that is not a quantity falls back to the PVC request with a 
   const result = backupPvcSize(makeSourceVs({ restoreSize: 'lots' }), makeSourcePvc());
   assert.equal(result.size, '8Gi');
   assert.match(result.warning ?? '', /"lots".*8Gi/);
+});
+
+test('a byte count becomes the canonical binary-SI quantity Kubernetes prints (resource.NewQuantity(n, BinarySI))', () => {
+  const cases: [number, string][] = [
+    [0, '0'],
+    [1000, '1000'],
+    [1024, '1Ki'],
+    [1536, '1536'],
+    [1073741824, '1Gi'],
+    [1610612736, '1536Mi'],
+    [5 * 2 ** 40, '5Ti'],
+    [2 ** 52, '4Pi'],
+    [1073741825, '1073741825'],
+  ];
+  for (const [bytes, text] of cases) assert.equal(bytesAsQuantity(bytes), text, String(bytes));
+  assert.equal(backupPvcSize(makeSourceVs({ restoreSize: 1610612736 }), makeSourcePvc()).size, '1536Mi');
 });
 
 test('no restoreSize and no PVC request give an empty size and a warning', () => {

@@ -168,7 +168,12 @@ test('item 20: readOnly with spcNoRelabeling gives a Linux pod the SELinux type 
 test('item 21: the backupPVC requests the snapshot restoreSize when non-zero, else the source PVC request', () => {
   const cases: [string, string | number | null, string, boolean][] = [
     ['a quantity restoreSize', '5Gi', '5Gi', false],
-    ['a byte-count restoreSize', 1073741824, '1073741824', false],
+    [
+      'a byte-count restoreSize (as a content holds it), written as the snapshot controller would',
+      1073741824,
+      '1Gi',
+      false,
+    ],
     ['a zero restoreSize', '0', '8Gi', true],
     ['a numeric zero restoreSize', 0, '8Gi', true],
     ['no restoreSize', null, '8Gi', true],
