@@ -254,7 +254,7 @@ async function startSystem(
 /** `count` PVCs and snapshots of them, created 16 at a time; resolves once every snapshot is ready. */
 export async function createSources(
   client: RestClient,
-  o: { namespace: string; count: number; runName: string; prefix?: string },
+  o: { namespace: string; count: number; runName: string; prefix?: string; timeoutMs?: number },
 ): Promise<BurstSource[]> {
   const prefix = o.prefix ?? 'src';
   const sources: BurstSource[] = Array.from({ length: o.count }, (_, i) => ({
@@ -292,7 +292,7 @@ export async function createSources(
     },
     {
       description: `${o.count} snapshots ready in ${o.namespace}`,
-      timeoutMs: 120_000 + o.count * 500,
+      timeoutMs: o.timeoutMs ?? 120_000 + o.count * 500,
       intervalMs: 500,
     },
   );

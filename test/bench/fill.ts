@@ -4,11 +4,12 @@
  * CSI driver has bound every claim (a PV each) and made every snapshot ready (a content each): 40,000 objects that
  * every controller watching PVCs, PVs, snapshots or contents cluster-wide has to list and keep.
  */
-import { adminRestClient, type ClusterInfo } from '../cluster/index.js';
+import { adminRestClient } from '../cluster/index.js';
 import type { RestClient } from '../cluster/rest.js';
 import { waitFor } from '../cluster/wait.js';
 import { inParallel } from '../e2e/support/burst.js';
-import { createSources } from './bench.js';
+import { ensureStorageClasses } from '../e2e/support/operator.js';
+import { createSources, type BenchCluster } from './bench.js';
 
 /** How big, and how long it took. */
 export interface FillResult {
@@ -20,16 +21,23 @@ export interface FillResult {
 
 /** Fills `namespaces` × `perNamespace` PVCs and ready snapshots; resolves once all are bound and ready. */
 export async function fillCluster(
-  cluster: ClusterInfo,
+  cluster: BenchCluster,
   o: { namespaces: number; perNamespace: number; log: (line: string) => void },
 ): Promise<FillResult> {
+  await ensureStorageClasses(cluster);
   const started = Date.now();
   const client = adminRestClient(cluster);
   try {
     const names = Array.from({ length: o.namespaces }, (_, i) => `bench-fill-${i}`);
     await inParallel(names, 4, async (namespace) => {
       await ensureNamespace(client, namespace);
-      await createSources(client, { namespace, count: o.perNamespace, runName: namespace, prefix: 'fill' });
+      await createSources(client, {
+        namespace,
+        count: o.perNamespace,
+        runName: namespace,
+        prefix: 'fill',
+        timeoutMs: 1_200_000,
+      });
       o.log(`fill: ${namespace} ready (${((Date.now() - started) / 1000).toFixed(0)} s)`);
     });
     await waitFor(
