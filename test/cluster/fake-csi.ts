@@ -146,10 +146,7 @@ export class FakeCsi {
 
   constructor(private readonly opts: FakeCsiOptions) {
     this.clock = opts.clock ?? (() => new Date());
-    const informer = <T extends CachedObject>(
-      path: string,
-      onChange: (change: CacheChange<T>) => void,
-    ): Informer<T> =>
+    const informer = <T extends CachedObject>(path: string, onChange: (change: CacheChange<T>) => void): Informer<T> =>
       new Informer<T>({
         client: opts.client,
         path,
