@@ -3,15 +3,16 @@
  *
  * Why not client-node's generated clients: 1.4.0 builds a new `https.Agent` per request (no connection reuse, FD
  * churn on watch reconnects), has no client-side timeout (a half-open connection hangs forever), swallows throws
- * from watch callbacks, and turns timestamps into `Date`. We keep client-node only for what it does well: parsing
- * kubeconfig files and running exec/auth-provider plugins.
+ * from watch callbacks, and turns timestamps into `Date`. We keep client-node only for what it does well:
+ * exec and auth-provider credential plugins (kubeconfig.ts imports it only when a kubeconfig needs one).
  */
 import fs from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import type { KubeConfig, User } from '@kubernetes/client-node';
+import type { User } from '@kubernetes/client-node';
+import type { KubeConfigLike } from './kubeconfig.js';
 import type { KubeList, KubeObject } from '../api/kube.js';
 import {
   KubeApiError,
@@ -236,15 +237,19 @@ export class NdjsonDecoder {
 
   /** Feeds a chunk; returns the complete values it finished. Throws a `SyntaxError` on a malformed line. */
   push(chunk: Buffer | string): unknown[] {
-    this.#pending += typeof chunk === 'string' ? chunk : this.#decoder.write(chunk);
+    const text = this.#pending + (typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
     const out: unknown[] = [];
-    let newline = this.#pending.indexOf('\n');
-    while (newline >= 0) {
-      const line = this.#pending.slice(0, newline).trim();
-      this.#pending = this.#pending.slice(newline + 1);
-      if (line !== '') out.push(JSON.parse(line));
-      newline = this.#pending.indexOf('\n');
+    // Walk the buffer with an index: re-slicing the remainder once per line made a large chunk quadratic.
+    let start = 0;
+    for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n', start)) {
+      if (newline > start) {
+        const line = text.slice(start, newline);
+        // The API server writes `{...}`; only a line that does not start with a brace needs the blank check.
+        if (line.charCodeAt(0) === 0x7b || line.trim() !== '') out.push(JSON.parse(line));
+      }
+      start = newline + 1;
     }
+    this.#pending = start === 0 ? text : text.slice(start);
     return out;
   }
 
@@ -271,7 +276,7 @@ interface TokenFileProvider {
  * token file (the in-cluster ServiceAccount token, which the kubelet rotates) re-read at most once a minute;
  * exec and other auth providers through client-node's own authenticators, which cache their credentials.
  */
-export function authFromKubeConfig(kc: KubeConfig, now: () => number = Date.now): AuthHeaderSource {
+export function authFromKubeConfig(kc: KubeConfigLike, now: () => number = Date.now): AuthHeaderSource {
   const user: User | null = kc.getCurrentUser();
   if (!user) return () => Promise.resolve({});
   const extra: Record<string, string> = user.impersonateUser ? { 'Impersonate-User': user.impersonateUser } : {};
@@ -301,7 +306,7 @@ function tokenFileAuth(file: string, extra: Record<string, string>, now: () => n
   };
 }
 
-function pluginAuth(kc: KubeConfig, extra: Record<string, string>): AuthHeaderSource {
+function pluginAuth(kc: KubeConfigLike, extra: Record<string, string>): AuthHeaderSource {
   return async () => {
     const scratch: https.RequestOptions = {};
     await kc.applyToHTTPSOptions(scratch);
@@ -311,7 +316,7 @@ function pluginAuth(kc: KubeConfig, extra: Record<string, string>): AuthHeaderSo
 }
 
 /** The shared keep-alive agent with the TLS material of the kubeconfig's current cluster and user. */
-export function agentFromKubeConfig(kc: KubeConfig): http.Agent {
+export function agentFromKubeConfig(kc: KubeConfigLike): http.Agent {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   if (cluster.proxyUrl) {
@@ -384,7 +389,7 @@ export class HttpKubeClient implements KubeApi {
   }
 
   /** A client for the kubeconfig's current context (TLS and credentials read now; token files re-read later). */
-  static fromKubeConfig(kc: KubeConfig, options?: HttpKubeClientOptions): HttpKubeClient {
+  static fromKubeConfig(kc: KubeConfigLike, options?: HttpKubeClientOptions): HttpKubeClient {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     return new HttpKubeClient({
