@@ -34,7 +34,7 @@ export interface OperatorOptions {
   readonly prepareTimeoutMs: number;
   /** Reconcile workers. */
   readonly workers: number;
-  /** At most this many DataUploads being exposed (Accepted, not yet Prepared) at once; 0: no limit. */
+  /** At most this many DataUploads being exposed at once (see observe.ts, `exposing`); 0: no limit. */
   readonly maxConcurrentExposes: number;
   readonly leaderElect: boolean;
   readonly leaderElectionNamespace: string;
@@ -115,7 +115,7 @@ const FLAGS: readonly FlagSpec[] = deepFreeze([
     valueName: 'n',
     defaultText: String(DEFAULT_MAX_CONCURRENT_EXPOSES),
     description:
-      'DataUploads being exposed at once (Accepted, not yet Prepared); more wait in New, first come first served, so a burst reaches Prepared in order; 0: no limit',
+      'DataUploads being exposed at once (accepted; a backupPod older than 5s no longer counts); more wait in New, first come first served, so a burst reaches Prepared in order; 0: no limit',
   },
   {
     name: 'leader-elect',

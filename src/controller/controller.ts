@@ -42,7 +42,7 @@ import {
   volumeIndexers,
 } from './indexes.js';
 import type { EventSink } from './executor.js';
-import { Observer } from './observe.js';
+import { EXPOSE_WINDOW_POD_MS, Observer } from './observe.js';
 import type { Stores } from './observe.js';
 import { WriteOverlay } from './overlay.js';
 import { cacheTransforms } from './slim.js';
@@ -171,7 +171,11 @@ export class DataUploadController {
       priorityOf: (key) => this.priorityOf(key),
     });
     const metrics = options.metrics;
-    this.lifecycleEvents = new CoalescingEventSink(options.events, { now: this.now });
+    this.lifecycleEvents = new CoalescingEventSink(options.events, {
+      now: this.now,
+      // Busy: keys queued or running, or New DataUploads waiting for the expose window.
+      busy: () => this.queue.len() > 0 || this.queue.processingCount() > 0 || this.windowWaiters.size > 0,
+    });
     const executor = new Executor({
       api: options.api,
       overlay: this.overlay,
@@ -324,6 +328,11 @@ export class DataUploadController {
     });
     observe(Resources.dataUploads, c.dataUploads, (du) => this.enqueue(du.metadata.namespace, du.metadata.name));
     observe(Resources.pods, c.pods, own);
+    c.pods.onEvent((e) => {
+      // A backupPod's DataUpload stops holding a slot of the window once the pod is EXPOSE_WINDOW_POD_MS old.
+      if (e.type !== 'added' || this.windowWaiters.size === 0) return;
+      setTimeout(() => this.wakeWindowWaiter(), EXPOSE_WINDOW_POD_MS).unref();
+    });
     observe(Resources.persistentVolumeClaims, c.persistentVolumeClaims, (pvc) => {
       own(pvc);
       bySource(Index.sourcePvc, pvc.metadata.namespace, pvc.metadata.name);

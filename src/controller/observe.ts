@@ -67,8 +67,14 @@ export interface ObserverOptions {
   now?: () => number;
 }
 
-/** How long an accepted DataUpload holds a slot of `--max-concurrent-exposes` at most. */
+/** How long an accepted DataUpload without its backupPod holds a slot of `--max-concurrent-exposes` at most. */
 export const EXPOSE_WINDOW_SLOT_MS = 60_000;
+/**
+ * How long a DataUpload keeps its slot once its backupPod exists. A fast cluster binds, schedules and runs the pod
+ * within that, and the DataUpload is Prepared before the next one starts; a slow one (a real CSI driver provisioning
+ * from a snapshot can take minutes) does not make the others wait for it.
+ */
+export const EXPOSE_WINDOW_POD_MS = 5_000;
 
 const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
 
@@ -248,10 +254,10 @@ export class Observer {
   }
 
   /**
-   * DataUploads accepted less than {@link EXPOSE_WINDOW_SLOT_MS} ago and still Accepted, plus accepts in flight.
-   * One that takes longer (a class that never binds) stops holding a slot, so stuck DataUploads never stall the
-   * others. Only a throughput limit, so the cache's view is good enough: our own Prepared writes that it does not
-   * show yet merely count a little longer.
+   * DataUploads being exposed: Accepted less than {@link EXPOSE_WINDOW_SLOT_MS} ago, without their backupPod or
+   * with one younger than {@link EXPOSE_WINDOW_POD_MS}, plus accepts in flight. So the window orders the work the
+   * operator and a fast cluster do, and never holds DataUploads back behind slow provisioning or stuck ones. Only a
+   * throughput limit, so the cache's view (through our own writes) is enough.
    */
   private exposing(du: DataUpload, pendingAccepts: ReadonlySet<string>, now: number): number {
     const self = `${du.metadata.namespace}/${du.metadata.name}`;
@@ -259,7 +265,10 @@ export class Observer {
     for (const other of this.stores.dataUploads.byIndex(Index.phase, Phase.Accepted)) {
       const accepted = Date.parse(other.status?.acceptedTimestamp ?? '');
       if (!(now - accepted < EXPOSE_WINDOW_SLOT_MS)) continue;
-      counted.add(`${other.metadata.namespace}/${other.metadata.name}`);
+      const { name, namespace } = other.metadata;
+      const pod = this.read(Resources.pods, this.stores.pods, name!, namespace);
+      if (pod && !(now - Date.parse(pod.metadata.creationTimestamp ?? '') < EXPOSE_WINDOW_POD_MS)) continue;
+      counted.add(`${namespace}/${name}`);
     }
     for (const key of pendingAccepts) counted.add(key);
     counted.delete(self);

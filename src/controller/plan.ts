@@ -62,6 +62,11 @@ export function plan(o: Observed, ctx: PlanContext): Decision {
   const phase = phaseOf(du);
   if (isTerminalPhase(phase)) return planTerminal(o, ctx);
   if (!hasFinalizer(du)) {
+    // A New DataUpload that would only wait for a slot gets its finalizer when its turn comes, so a burst does not
+    // start with a finalizer write for every DataUpload. A cancel, an invalid spec or a deletion go on at once.
+    const slot = phase === Phase.New && !du.spec.cancel && !du.metadata.deletionTimestamp && !invalidSpecReason(du);
+    const gate = slot ? acceptGate(o, ctx) : undefined;
+    if (gate) return gate;
     return act(
       {
         type: 'patchDataUpload',
@@ -98,11 +103,8 @@ export function plan(o: Observed, ctx: PlanContext): Decision {
   }
 }
 
-function planNew(o: Observed, ctx: PlanContext): Decision {
-  const du = o.du;
-  if (du.spec.cancel) return cancel(du, 'canceled before it was accepted');
-  const invalid = invalidSpecReason(du);
-  if (invalid) return fail(invalid, warning('InvalidSpec', 'Validate', invalid));
+/** Why a New DataUpload must wait before it is accepted: the prepare queue or the expose window is full. */
+function acceptGate(o: Observed, ctx: PlanContext): Decision | undefined {
   const queueLength = ctx.config.loadConcurrency?.prepareQueueLength ?? 0;
   if (queueLength > 0 && o.exposeOnGoing >= queueLength) {
     return wait(
@@ -120,6 +122,16 @@ function planNew(o: Observed, ctx: PlanContext): Decision {
       EXPOSE_WINDOW_RETRY_MS,
     );
   }
+  return undefined;
+}
+
+function planNew(o: Observed, ctx: PlanContext): Decision {
+  const du = o.du;
+  if (du.spec.cancel) return cancel(du, 'canceled before it was accepted');
+  const invalid = invalidSpecReason(du);
+  if (invalid) return fail(invalid, warning('InvalidSpec', 'Validate', invalid));
+  const gate = acceptGate(o, ctx);
+  if (gate) return gate;
   const acceptedTimestamp = rfc3339(ctx.now);
   return act(
     {

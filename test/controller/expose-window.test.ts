@@ -37,7 +37,7 @@ function accepted(name: string, acceptedAgoMs: number): DataUpload {
   return du;
 }
 
-test('the count is Accepted DataUploads of the last minute plus accepts in flight; a slow one frees its slot', () => {
+test('the count is Accepted DataUploads of the last minute without a backupPod, plus accepts in flight', () => {
   const sim = new SimCluster(T0);
   sim.put('DataUpload', accepted('recent', 5_000));
   sim.put('DataUpload', accepted('slow', 120_000));
@@ -59,4 +59,16 @@ test('the count is Accepted DataUploads of the last minute plus accepts in fligh
   );
   const off = new Observer(sim.stores(), new WriteOverlay({ now: () => T0, cachedVersion: () => undefined }));
   assert.equal(off.observe(du).exposing, undefined, 'not counted without a window');
+});
+
+test('a New DataUpload without a finalizer that would only wait gets no finalizer write yet; a canceled one does', () => {
+  const ctx = { ...context(), maxConcurrentExposes: 4 };
+  const waiting = plan({ ...freshWorld(), exposing: 4 }, ctx);
+  assert.equal(waiting.kind, 'wait');
+  assert.equal(waiting.reason, EXPOSE_WINDOW_FULL);
+  const turn = plan({ ...freshWorld(), exposing: 3 }, ctx);
+  assert.equal(turn.kind === 'act' && turn.reason, 'AddFinalizer', 'its turn: the finalizer first, as Velero does');
+  const canceled = freshWorld(newDataUpload({ cancel: true }));
+  const decision = plan({ ...canceled, exposing: 4 }, ctx);
+  assert.equal(decision.kind === 'act' && decision.reason, 'AddFinalizer', 'a cancel is handled at once');
 });

@@ -69,3 +69,41 @@ test('a Warning, cancel or failure releases the held trail first, in order; othe
   sink.releaseAll();
   assert.deepEqual(reasons(recorded).slice(5), ['e:Accepted'], 'shutdown records what is held');
 });
+
+test('while the controller is busy Normal Events wait, in order, until it is idle or for at most the maximum delay', () => {
+  const recorded: EventRecord[] = [];
+  const timers: (() => void)[] = [];
+  let now = 0;
+  let busy = true;
+  const sink = new CoalescingEventSink(
+    { record: (e) => recorded.push(e) },
+    {
+      now: () => now,
+      busy: () => busy,
+      maxDelayMs: 120_000,
+      schedule: (fn) => {
+        timers.push(fn);
+        return () => undefined;
+      },
+    },
+  );
+  const ev = (uid: string, type: 'Normal' | 'Warning', reason: string): EventRecord => ({
+    regarding: { apiVersion: 'velero.io/v2alpha1', kind: 'DataUpload', name: uid, namespace: 'velero', uid },
+    type,
+    reason,
+    action: reason,
+    note: reason,
+  });
+  sink.record(ev('a', 'Normal', 'Prepared'));
+  now = 1_000;
+  sink.record(ev('b', 'Warning', 'PrepareTimeout'));
+  sink.record(ev('c', 'Normal', 'Prepared'));
+  assert.deepEqual(reasons(recorded), ['b:PrepareTimeout'], 'Warnings are never deferred');
+  now = 120_500;
+  timers.shift()!();
+  assert.deepEqual(reasons(recorded), ['b:PrepareTimeout', 'a:Prepared'], 'the maximum delay is kept while busy');
+  assert.equal(recorded[1]!.at, 0, 'stamped with when it happened');
+  busy = false;
+  timers.shift()!();
+  assert.deepEqual(reasons(recorded), ['b:PrepareTimeout', 'a:Prepared', 'c:Prepared'], 'idle: the rest goes');
+});
