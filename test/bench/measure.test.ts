@@ -68,7 +68,7 @@ describe('percentile', () => {
 });
 
 describe('countWrites', () => {
-  test("counts only the given users' writes, Events and Leases apart, refusals included and counted", () => {
+  test("counts only the given users' accepted writes, Events and Leases apart, and refusals on their own", () => {
     const lines = [
       audit('patch', 'datauploads'),
       audit('patch', 'datauploads', { code: 409 }),
@@ -83,18 +83,19 @@ describe('countWrites', () => {
     ];
     const counts = countWrites(lines, new Set([OPERATOR]));
     assert.deepEqual(counts, {
-      objects: 4,
+      objects: 3,
       events: 2,
       leases: 1,
       refused: 1,
       byVerbAndResource: {
-        'patch datauploads': 2,
+        'patch datauploads': 1,
         'create pods': 1,
         'create events': 1,
         'patch events': 1,
         'update leases': 1,
         'patch volumesnapshotcontents/status': 1,
       },
+      refusedByVerbAndResource: { 'patch datauploads 409': 1 },
     });
   });
 });
@@ -130,8 +131,9 @@ describe('formatReport', () => {
       objects: 1000,
       events: 300,
       leases: 2,
-      refused: 0,
+      refused: 2,
       byVerbAndResource: { 'create pods': 100 },
+      refusedByVerbAndResource: { 'patch datauploads 429': 2 },
       perDataUpload: 10,
       eventsPerDataUpload: 3,
     },
@@ -151,12 +153,13 @@ describe('formatReport', () => {
     assert.match(lines[0]!, /^system\s+N\s+prepared\s+makespan s/);
     assert.match(
       lines[1]!,
-      /^ours\s+100\s+100\s+20\.00\s+5\.0\s+10\.00\s+20\.00\s+10\.00\s+3\.00\s+2\.00\s+20\.00\s+100$/,
+      /^ours\s+100\s+100\s+20\.00\s+5\.0\s+10\.00\s+20\.00\s+10\.00\s+3\.00\s+2\s+2\.00\s+20\.00\s+100$/,
     );
     assert.match(text, /^ours\/floor: makespan 2\.00×, p50 2\.00×, p99 2\.00×, writes\/DU 1\.00×, CPU\/DU 2\.00×/m);
     assert.match(text, /^velero\/ours: makespan 3\.00×/m);
     assert.match(text, /^ours: load average 1\.00 1\.00 1\.00 → 2\.00 2\.00 2\.00$/m);
-    assert.match(text, /writes \(0 refused\): create pods 100/);
+    assert.match(text, /^ {2}writes: create pods 100$/m);
+    assert.match(text, /^ {2}refused: patch datauploads 429 2$/m);
   });
 
   test('a missing system leaves its ratio out', () => {

@@ -79,16 +79,18 @@ export interface AuditEvent {
 
 /** Writes of one identity, split the way the report needs them. */
 export interface WriteCounts {
-  /** Every write except Events and Leases. */
+  /** Every write the API server accepted except Events and Leases. */
   objects: number;
-  /** Event creates and patches (core and events.k8s.io). */
+  /** Event creates and patches (core and events.k8s.io) the API server accepted. */
   events: number;
-  /** Lease writes (leader election). */
+  /** Lease writes (leader election) the API server accepted. */
   leases: number;
-  /** Writes the API server refused (any status ≥ 400), included in the counts above. */
+  /** Writes the API server refused (any status ≥ 400: conflicts, 429s), counted apart from the above. */
   refused: number;
-  /** `verb resource[/subresource]` → count, for every write. */
+  /** `verb resource[/subresource]` → count, for every accepted write. */
   byVerbAndResource: Record<string, number>;
+  /** `verb resource[/subresource] code` → count, for every refused write. */
+  refusedByVerbAndResource: Record<string, number>;
 }
 
 /** The current size of a file (0 when it does not exist yet), to read only what is appended after it. */
@@ -125,7 +127,14 @@ export function readLinesSince(path: string, offset: number): string[] {
 
 /** Counts the writes of the users in `usernames` among audit log lines (only the ResponseComplete stage). */
 export function countWrites(lines: readonly string[], usernames: ReadonlySet<string>): WriteCounts {
-  const counts: WriteCounts = { objects: 0, events: 0, leases: 0, refused: 0, byVerbAndResource: {} };
+  const counts: WriteCounts = {
+    objects: 0,
+    events: 0,
+    leases: 0,
+    refused: 0,
+    byVerbAndResource: {},
+    refusedByVerbAndResource: {},
+  };
   for (const line of lines) {
     let event: AuditEvent;
     try {
@@ -138,11 +147,17 @@ export function countWrites(lines: readonly string[], usernames: ReadonlySet<str
     const resource = event.objectRef?.resource ?? '?';
     const sub = event.objectRef?.subresource ? `/${event.objectRef.subresource}` : '';
     const key = `${event.verb} ${resource}${sub}`;
+    const code = event.responseStatus?.code ?? 0;
+    if (code >= 400) {
+      counts.refused++;
+      const refusedKey = `${key} ${code}`;
+      counts.refusedByVerbAndResource[refusedKey] = (counts.refusedByVerbAndResource[refusedKey] ?? 0) + 1;
+      continue;
+    }
     counts.byVerbAndResource[key] = (counts.byVerbAndResource[key] ?? 0) + 1;
     if (resource === 'events') counts.events++;
     else if (resource === 'leases') counts.leases++;
     else counts.objects++;
-    if ((event.responseStatus?.code ?? 0) >= 400) counts.refused++;
   }
   return counts;
 }
@@ -226,6 +241,7 @@ export function formatReport(results: readonly SystemResult[]): string {
     'p99 s',
     'writes/DU',
     'events/DU',
+    'refused',
     'CPU s',
     'CPU ms/DU',
     'peak RSS MiB',
@@ -240,6 +256,7 @@ export function formatReport(results: readonly SystemResult[]): string {
     fixed(r.p99Seconds, 2),
     fixed(r.writes?.perDataUpload, 2),
     fixed(r.writes?.eventsPerDataUpload, 2),
+    r.writes ? String(r.writes.refused) : '-',
     fixed(r.cpuSeconds, 2),
     fixed(r.cpuSecondsPerDataUpload * 1000, 2),
     fixed(r.peakRssBytes / MiB, 0),
@@ -264,18 +281,19 @@ export function formatReport(results: readonly SystemResult[]): string {
   if (ours) lines.push(`ours: p50 New→Prepared / makespan = ${ratio(ours.p50Seconds, ours.makespanSeconds)}`);
   for (const r of results) {
     const la = (l: [number, number, number]) => l.map((x) => x.toFixed(2)).join(' ');
-    const writes = r.writes
-      ? Object.entries(r.writes.byVerbAndResource)
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([k, v]) => `${k} ${v}`)
-          .join(', ')
-      : 'no audit log';
+    const list = (counts: Record<string, number>) =>
+      Object.entries(counts)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
+    const writes = r.writes ? list(r.writes.byVerbAndResource) : 'no audit log';
     const cp = Object.entries(r.controlPlaneCpuSeconds)
       .sort(([, a], [, b]) => b - a)
       .map(([k, v]) => `${k} ${v.toFixed(1)}`)
       .join(', ');
     lines.push(`${r.system}: load average ${la(r.loadAverageStart)} → ${la(r.loadAverageEnd)}`);
-    lines.push(`  writes (${r.writes?.refused ?? 0} refused): ${writes}`);
+    lines.push(`  writes: ${writes}`);
+    if (r.writes && r.writes.refused > 0) lines.push(`  refused: ${list(r.writes.refusedByVerbAndResource)}`);
     if (r.processes.length > 1) {
       const procs = r.processes
         .map((p) => `${p.name} ${p.cpuSeconds.toFixed(1)} s ${(p.peakRssBytes / MiB).toFixed(0)} MiB`)
