@@ -23,7 +23,7 @@ import {
 } from '../api/names.js';
 import { copyUsers, withoutContent } from '../exposer/copies.js';
 import type { CopyKind } from '../exposer/copies.js';
-import { Resources } from '../runtime/kube-api.js';
+import { isNotFound, Resources } from '../runtime/kube-api.js';
 import type { KubeApi, ResourceRef } from '../runtime/kube-api.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
@@ -45,7 +45,8 @@ import type { EventSink } from './executor.js';
 import { EXPOSE_WINDOW_POD_MS, Observer } from './observe.js';
 import type { Stores } from './observe.js';
 import { WriteOverlay } from './overlay.js';
-import { cacheTransforms } from './slim.js';
+import { cacheTransforms, relevance } from './slim.js';
+import type { References } from './slim.js';
 import { CONTROLLER_NAME, DataUploadReconciler, splitKey } from './reconciler.js';
 import type { PlanContext } from './types.js';
 
@@ -96,6 +97,10 @@ export class DataUploadController {
   readonly reconciler: DataUploadReconciler;
   readonly overlay: WriteOverlay;
   private readonly lifecycleEvents: CoalescingEventSink;
+  /** Whether a cached object is still needed by some DataUpload, per cluster-wide cache (pruned at resync). */
+  private readonly relevant: ReturnType<typeof relevance>;
+  /** DataUploads whose references were read once (by uid). */
+  private readonly referencesLoaded = new Set<string>();
   /** New DataUploads waiting for a slot of --max-concurrent-exposes, in the order they started waiting. */
   private readonly windowWaiters = new Set<string>();
   private readonly options: ControllerOptions;
@@ -105,7 +110,22 @@ export class DataUploadController {
     this.options = options;
     this.now = options.now ?? Date.now;
     const ns = options.namespace;
-    const slim = cacheTransforms(ns);
+    // Cluster-wide caches keep only what a DataUpload (or a tombstone) refers to: see slim.ts.
+    const referenced = (index: string, namespace: string | undefined, name: string | undefined): boolean => {
+      const key = sourceKey(namespace, name);
+      if (this.caches.dataUploads.countByIndex(index, key) > 0) return true;
+      for (const t of this.reconciler.tombstoned()) {
+        const pick = index === Index.sourcePvc ? t.spec.sourcePVC : t.spec.csiSnapshot?.volumeSnapshot;
+        if (sourceKey(t.spec.sourceNamespace, pick) === key) return true;
+      }
+      return false;
+    };
+    const refs: References = {
+      isSourcePvc: (namespace, name) => referenced(Index.sourcePvc, namespace, name),
+      isSourceSnapshot: (namespace, name) => referenced(Index.sourceSnapshot, namespace, name),
+    };
+    this.relevant = relevance(ns, refs);
+    const slim = cacheTransforms(ns, refs);
     // Resources refs are frozen singletons, so the ref itself is the key.
     const byResource = new Map<ResourceRef, WatchCache<KubeObject>>();
     const cache = <T extends KubeObject>(
@@ -173,8 +193,8 @@ export class DataUploadController {
     const metrics = options.metrics;
     this.lifecycleEvents = new CoalescingEventSink(options.events, {
       now: this.now,
-      // Busy: keys queued or running, or New DataUploads waiting for the expose window.
-      busy: () => this.queue.len() > 0 || this.queue.processingCount() > 0 || this.windowWaiters.size > 0,
+      // Busy: keys queued or running.
+      busy: () => this.queue.len() > 0 || this.queue.processingCount() > 0,
     });
     const executor = new Executor({
       api: options.api,
@@ -199,6 +219,7 @@ export class DataUploadController {
         now: this.now,
       }),
       onExposeWindowFull: (key) => this.windowWaiters.add(key),
+      loadReferences: (du) => this.loadReferences(du),
       executor,
       requeue: this.queue,
       context: options.context,
@@ -216,9 +237,56 @@ export class DataUploadController {
 
   /** Starts every cache; resolves once all have listed. */
   async startCaches(signal: AbortSignal): Promise<void> {
-    const all = Object.values(this.caches) as WatchCache<KubeObject>[];
-    for (const c of all) void c.start(signal);
-    await Promise.all(all.map((c) => c.synced));
+    // DataUploads first: the other caches keep what they refer to, so they must know them before they list.
+    void this.caches.dataUploads.start(signal);
+    await this.caches.dataUploads.synced;
+    const first = this.caches.dataUploads as unknown as WatchCache<KubeObject>;
+    const rest = (Object.values(this.caches) as WatchCache<KubeObject>[]).filter((c) => c !== first);
+    for (const c of rest) void c.start(signal);
+    await Promise.all(rest.map((c) => c.synced));
+  }
+
+  /**
+   * Reads, once per DataUpload, what it refers to that the caches left out because it arrived before the
+   * DataUpload did: its source PVC and snapshot, the snapshot's content, and (for a WaitForFirstConsumer class,
+   * whose topology the backupPod follows) the PVC's volume. Velero reads these live on every expose. A missing
+   * object is left to plan() to report.
+   */
+  private async loadReferences(du: DataUpload): Promise<void> {
+    const uid = du.metadata.uid ?? `${du.metadata.namespace}/${du.metadata.name}`;
+    if (this.referencesLoaded.has(uid)) return;
+    const c = this.caches;
+    const api = this.options.api;
+    const load = async <T extends KubeObject>(
+      cache: WatchCache<T>,
+      resource: ResourceRef,
+      name: string | undefined,
+      namespace?: string,
+    ): Promise<void> => {
+      if (!name || cache.get(name, resource.namespaced ? namespace : undefined)) return;
+      try {
+        cache.upsert(await api.get<T>(resource, name, namespace));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    };
+    const ns = du.spec.sourceNamespace;
+    const snapshot = du.spec.csiSnapshot?.volumeSnapshot;
+    await Promise.all([
+      load(c.persistentVolumeClaims, Resources.persistentVolumeClaims, du.spec.sourcePVC, ns),
+      load(c.volumeSnapshots, Resources.volumeSnapshots, snapshot, ns),
+    ]);
+    const bound = snapshot ? c.volumeSnapshots.get(snapshot, ns)?.status?.boundVolumeSnapshotContentName : undefined;
+    const storageClass = c.storageClasses.get(du.spec.csiSnapshot?.storageClass ?? '');
+    const volume =
+      storageClass?.volumeBindingMode === 'WaitForFirstConsumer'
+        ? c.persistentVolumeClaims.get(du.spec.sourcePVC, ns)?.spec?.volumeName
+        : undefined;
+    await Promise.all([
+      load(c.volumeSnapshotContents, Resources.volumeSnapshotContents, bound),
+      load(c.persistentVolumes, Resources.persistentVolumes, volume),
+    ]);
+    this.referencesLoaded.add(uid);
   }
 
   /** True once every cache has listed. */
@@ -295,6 +363,14 @@ export class DataUploadController {
       if (!isTerminal(du) || du.metadata.finalizers?.includes(DATAUPLOAD_FINALIZER))
         this.enqueue(du.metadata.namespace, du.metadata.name);
     }
+    // What no DataUpload refers to any more (its DataUpload ended and was deleted) leaves the caches.
+    const c = this.caches;
+    c.persistentVolumeClaims.prune(this.relevant.persistentVolumeClaims);
+    c.persistentVolumes.prune(this.relevant.persistentVolumes);
+    c.volumeSnapshots.prune(this.relevant.volumeSnapshots);
+    c.volumeSnapshotContents.prune(this.relevant.volumeSnapshotContents);
+    const live = new Set(c.dataUploads.list().map((du) => du.metadata.uid));
+    for (const uid of this.referencesLoaded) if (!live.has(uid)) this.referencesLoaded.delete(uid);
   }
 
   private enqueue(namespace: string | undefined, name: string | undefined): void {
@@ -322,6 +398,10 @@ export class DataUploadController {
     const c = this.caches;
     c.dataUploads.onEvent((e) => {
       if (e.type === 'deleted') this.reconciler.noteDeleted(e.object, this.now());
+      // Only a New DataUpload waits for a slot; one accepted by any path (or gone) waits no more.
+      if (e.type === 'deleted' || phaseOf(e.object) !== Phase.New) {
+        this.windowWaiters.delete(`${e.object.metadata.namespace}/${e.object.metadata.name}`);
+      }
       // A DataUpload leaving Accepted (Prepared, ended, deleted) frees a slot of the expose window.
       const wasExposing = phaseOf(e.old ?? e.object) === Phase.Accepted;
       if (wasExposing && (e.type === 'deleted' || phaseOf(e.object) !== Phase.Accepted)) this.wakeWindowWaiter();

@@ -55,6 +55,8 @@ export interface ReconcilerDeps {
   metrics?: ReconcileMetrics;
   /** Called when a New DataUpload waits for a slot of the expose window, so it can be woken when one frees. */
   onExposeWindowFull?: (key: string) => void;
+  /** Reads what a DataUpload refers to that the caches left out so far; before its first plan. */
+  loadReferences?: (du: DataUpload) => Promise<void>;
 }
 
 /** Reconciles DataUploads by `namespace/name` key. */
@@ -95,6 +97,11 @@ export class DataUploadReconciler {
     if (tombstone) this.tombstones.set(`${du.metadata.namespace}/${du.metadata.name}`, tombstone);
   }
 
+  /** DataUploads deleted before a finalizer held them whose cleanup is still due (their sources stay cached). */
+  tombstoned(): Iterable<DataUpload> {
+    return this.tombstones.values();
+  }
+
   /** Writes counted so far for a DataUpload (tests and the benchmark read this). */
   writesFor(uid: string): number {
     return this.writes.get(uid) ?? 0;
@@ -116,6 +123,7 @@ export class DataUploadReconciler {
         return 'success';
       }
       this.prunePendingAccept(key, du);
+      if (step === 0) await this.deps.loadReferences?.(du);
       const observed = this.deps.observer.observe(du, this.pendingAccepts, refused);
       const decision = plan(observed, { ...this.deps.context, now: this.deps.now() });
       if (decision.kind !== 'act') {

@@ -1,9 +1,17 @@
 /**
- * What the controller's caches keep of each object (WatchCache `transform`). The caches list and watch whole
- * resource types across the cluster, so in a big cluster most of what they see is unrelated: PVCs, snapshots,
- * contents and volumes of other workloads, and Nodes with their image lists. Each transform keeps exactly what
- * `observe()`, `plan()`, the builders and the diagnostics read, and drops the rest at arrival; objects in the
- * DataUploads' namespace (the backup PVC, snapshot and pod) are kept whole for the diagnostics.
+ * What the controller's caches keep (WatchCache `transform`). The caches list and watch whole resource types across
+ * the cluster, so in a big cluster most of what they see is unrelated: PVCs, snapshots, contents and volumes of
+ * other workloads, and Nodes with their image lists. So:
+ *
+ * - **only what a DataUpload refers to** is kept of PVCs, PVs, VolumeSnapshots and VolumeSnapshotContents: objects
+ *   in the DataUploads' namespace (the backup objects), a DataUpload's source PVC and snapshot, the contents of
+ *   such snapshots, the volumes of such claims. The rest is dropped at arrival; what a new DataUpload refers to and
+ *   the watch already passed by is read once (`DataUploadController.loadReferences`);
+ * - of what is kept, only what `observe()`, `plan()`, the builders and the diagnostics read; objects in the
+ *   DataUploads' namespace are kept whole for the diagnostics.
+ *
+ * Measured with 10,000 unrelated PVCs and snapshots (40,000 objects with their volumes and contents): they made
+ * three quarters of the operator's live heap before.
  */
 import type {
   KubeObject,
@@ -19,9 +27,41 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /** The only annotation read on a source PVC (its node decides the backupPod's OS). */
 const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 
-/** The transforms, by cache, for DataUploads living in `namespace`. */
-export function cacheTransforms(namespace: string) {
+/** What a DataUpload refers to, as the DataUpload cache's indexes know it. */
+export interface References {
+  /** A DataUpload's `spec.sourceNamespace/spec.sourcePVC`. */
+  isSourcePvc(namespace: string | undefined, name: string | undefined): boolean;
+  /** A DataUpload's `spec.sourceNamespace/spec.csiSnapshot.volumeSnapshot`. */
+  isSourceSnapshot(namespace: string | undefined, name: string | undefined): boolean;
+}
+
+/** Whether a cached object of each kind is needed by some DataUpload in `namespace`. */
+export function relevance(namespace: string, refs: References) {
   return {
+    persistentVolumeClaims: (pvc: KubeObject): boolean =>
+      pvc.metadata.namespace === namespace || refs.isSourcePvc(pvc.metadata.namespace, pvc.metadata.name),
+    persistentVolumes: (pv: KubeObject): boolean => {
+      const claim = (pv as PersistentVolume).spec?.claimRef;
+      return claim?.namespace === namespace || refs.isSourcePvc(claim?.namespace, claim?.name);
+    },
+    volumeSnapshots: (vs: KubeObject): boolean =>
+      vs.metadata.namespace === namespace || refs.isSourceSnapshot(vs.metadata.namespace, vs.metadata.name),
+    /** A backup content refers to the backup snapshot; a source content, even re-homed, to the source snapshot. */
+    volumeSnapshotContents: (vsc: KubeObject): boolean => {
+      const ref = (vsc as VolumeSnapshotContent).spec?.volumeSnapshotRef;
+      return ref?.namespace === namespace || refs.isSourceSnapshot(ref?.namespace, ref?.name);
+    },
+  };
+}
+
+/** The transforms, by cache, for DataUploads living in `namespace`; without `refs`, nothing is left out. */
+export function cacheTransforms(namespace: string, refs?: References) {
+  const wanted = refs && relevance(namespace, refs);
+  const keep =
+    <T extends KubeObject>(relevant: ((o: KubeObject) => boolean) | undefined, slim: (o: KubeObject) => T) =>
+    (o: KubeObject): T | undefined =>
+      relevant === undefined || relevant(o) ? slim(o) : undefined;
+  const all = {
     /** Labels only (the OS and the selected node's OS are all that is read). */
     nodes: (node: KubeObject): Node => {
       const { name, uid, resourceVersion, labels } = node.metadata;
@@ -37,6 +77,13 @@ export function cacheTransforms(namespace: string) {
     volumeSnapshots: (vs: KubeObject): VolumeSnapshot =>
       vs.metadata.namespace === namespace ? withoutLastApplied(vs) : slimMetadata(vs as VolumeSnapshot, true),
     volumeSnapshotContents: (vsc: KubeObject): VolumeSnapshotContent => withoutLastApplied(vsc),
+  };
+  return {
+    nodes: all.nodes,
+    persistentVolumes: keep(wanted?.persistentVolumes, all.persistentVolumes),
+    persistentVolumeClaims: keep(wanted?.persistentVolumeClaims, all.persistentVolumeClaims),
+    volumeSnapshots: keep(wanted?.volumeSnapshots, all.volumeSnapshots),
+    volumeSnapshotContents: keep(wanted?.volumeSnapshotContents, all.volumeSnapshotContents),
   };
 }
 

@@ -195,6 +195,8 @@ type WatchEnd =
   | { kind: 'failed'; error: unknown };
 
 const SHORT_WATCH_MS = 1000;
+/** How long a watch's deletion keeps {@link WatchCache.upsert} from adding the object back. */
+export const RECENT_DELETE_MS = 60_000;
 
 function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
@@ -232,6 +234,8 @@ export class WatchCache<T extends KubeObject> {
   readonly #handlers = new Set<CacheEventHandler<T>>();
   /** index name → index value → keys of the objects filed under it. */
   readonly #indexes = new Map<string, Map<string, Set<string>>>();
+  /** Keys the watch reported deleted lately (clock ms), so an {@link upsert} from a read cannot bring one back. */
+  readonly #recentlyDeleted = new Map<string, number>();
   readonly #stop = new AbortController();
   #resourceVersion: string | undefined;
   #synced = false;
@@ -318,6 +322,41 @@ export class WatchCache<T extends KubeObject> {
     const table = this.#indexes.get(index);
     if (table === undefined) throw new Error(`watch cache for ${this.#o.resource.resource} has no index ${index}`);
     return table.get(value)?.size ?? 0;
+  }
+
+  /**
+   * Adds an object read outside the watch (a live GET), for a cache whose transform leaves out objects nobody
+   * needed yet. Only when the cache holds no such object (the watch's copy is never older) and the watch has not
+   * reported it deleted in the last {@link RECENT_DELETE_MS}; the transform applies as for a watch event. Emits
+   * `added`. Returns whether it was stored.
+   */
+  upsert(object: T): boolean {
+    const key = objectKey(object);
+    const deletedAt = this.#recentlyDeleted.get(key);
+    if (deletedAt !== undefined && this.#o.clock.now() - deletedAt < RECENT_DELETE_MS) return false;
+    if (this.#store.has(key)) return false;
+    const ingested = this.#ingest(structuredClone(object));
+    if (ingested === undefined) return false;
+    this.#store.set(key, ingested);
+    this.#emit({ type: 'added', object: ingested });
+    return true;
+  }
+
+  /**
+   * Drops cached objects that `keep` rejects, quietly (they still exist in the cluster: no `deleted` event), and
+   * returns how many. For a cache that holds only what is needed: what stopped being needed goes.
+   */
+  prune(keep: (object: T) => boolean): number {
+    let dropped = 0;
+    for (const [key, object] of this.#store) {
+      if (keep(object)) continue;
+      this.#store.delete(key);
+      this.#reindex({ type: 'deleted', object });
+      dropped++;
+    }
+    const now = this.#o.clock.now();
+    for (const [key, at] of this.#recentlyDeleted) if (now - at >= RECENT_DELETE_MS) this.#recentlyDeleted.delete(key);
+    return dropped;
   }
 
   /** Every cached key, for a periodic resync by the controller. */
@@ -520,6 +559,7 @@ export class WatchCache<T extends KubeObject> {
       if (rv) this.#resourceVersion = rv;
       return undefined;
     }
+    if (event.type === 'DELETED') this.#recentlyDeleted.set(objectKey(event.object), this.#o.clock.now());
     const ingested = this.#ingest(event.object);
     // An object the transform leaves out is, to the store, deleted (a no-op when it was never cached).
     const change =

@@ -49,7 +49,7 @@ test('a source PVC keeps what exposing reads: class, modes, size, volume, phase 
     },
     status: { phase: 'Bound', capacity: { storage: '1Gi' } },
   };
-  const out = slim.persistentVolumeClaims(structuredClone(pvc));
+  const out = slim.persistentVolumeClaims(structuredClone(pvc))!;
   assert.deepEqual(out.metadata, {
     name: 'data',
     namespace: 'app',
@@ -68,7 +68,7 @@ test('a source PVC keeps what exposing reads: class, modes, size, volume, phase 
   assert.deepEqual(out.status, { phase: 'Bound' });
   const backup = slim.persistentVolumeClaims(
     structuredClone({ ...pvc, metadata: { ...pvc.metadata, namespace: 'velero' } }),
-  );
+  )!;
   assert.deepEqual(backup.status, pvc.status, 'a backup PVC is kept whole for the diagnostics');
   assert.equal(backup.metadata.annotations?.[LAST_APPLIED], undefined);
 });
@@ -88,7 +88,7 @@ test('a PV outside the operator namespace keeps its claim and node affinity; a b
     },
     status: { phase: 'Bound' },
   };
-  assert.deepEqual(slim.persistentVolumes(structuredClone(pv)).spec, {
+  assert.deepEqual(slim.persistentVolumes(structuredClone(pv))!.spec, {
     claimRef: { namespace: 'app', name: 'data', uid: 'c' },
     nodeAffinity: pv.spec.nodeAffinity,
   });
@@ -113,9 +113,45 @@ test('a source VolumeSnapshot keeps its annotations (copied onto the backup snap
     spec: { source: { persistentVolumeClaimName: 'data' }, volumeSnapshotClassName: 'c' },
     status: { readyToUse: true, boundVolumeSnapshotContentName: 'vsc', restoreSize: '1Gi' },
   };
-  const out = slim.volumeSnapshots(structuredClone(vs));
+  const out = slim.volumeSnapshots(structuredClone(vs))!;
   assert.deepEqual(out.metadata.annotations, { keep: 'me' });
   assert.equal(out.metadata.labels, undefined);
   assert.deepEqual(out.spec, vs.spec);
   assert.deepEqual(out.status, vs.status);
+});
+
+test('with references, only what a DataUpload refers to is kept: its sources, their contents and volumes, and the backups', () => {
+  const refs = {
+    isSourcePvc: (ns: string | undefined, name: string | undefined) => ns === 'app' && name === 'data',
+    isSourceSnapshot: (ns: string | undefined, name: string | undefined) => ns === 'app' && name === 'snap',
+  };
+  const only = cacheTransforms('velero', refs);
+  const meta = (name: string, namespace?: string) => ({ name, namespace, uid: name, resourceVersion: '1' });
+  const pvc = (namespace: string, name: string) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: meta(name, namespace),
+    spec: {},
+  });
+  assert.ok(only.persistentVolumeClaims(pvc('app', 'data')));
+  assert.ok(only.persistentVolumeClaims(pvc('velero', 'du-1')), 'a backup PVC');
+  assert.equal(only.persistentVolumeClaims(pvc('app', 'other')), undefined);
+  const pv = (namespace: string, name: string) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: meta(`pv-${name}`),
+    spec: { claimRef: { namespace, name } },
+  });
+  assert.ok(only.persistentVolumes(pv('app', 'data')));
+  assert.ok(only.persistentVolumes(pv('velero', 'du-1')));
+  assert.equal(only.persistentVolumes(pv('other', 'x')), undefined);
+  const vsc = (namespace: string, name: string) => ({
+    apiVersion: 'snapshot.storage.k8s.io/v1',
+    kind: 'VolumeSnapshotContent',
+    metadata: meta(`c-${name}`),
+    spec: { deletionPolicy: 'Retain', driver: 'd', source: {}, volumeSnapshotRef: { namespace, name } },
+  });
+  assert.ok(only.volumeSnapshotContents(vsc('app', 'snap')), 'the source content, even once its snapshot is gone');
+  assert.ok(only.volumeSnapshotContents(vsc('velero', 'du-1')), 'a backup content');
+  assert.equal(only.volumeSnapshotContents(vsc('app', 'unrelated')), undefined);
 });

@@ -237,7 +237,8 @@ describe('the operator, running as its own ServiceAccount', () => {
     await cancel(name);
     await waitForPhase(cluster, name, ['Canceled']);
     await nothingLeft(u);
-    assert.match(await describeEvents(cluster, name), /Normal\s+Canceled/);
+    // Normal Events are recorded once the controller is idle (lifecycle-events.ts): a moment after the phase.
+    await eventually('the Canceled Event', async () => /Normal\s+Canceled/.test(await describeEvents(cluster, name)));
   });
 
   test('deleting a Prepared DataUpload cancels it, cleans up, and lets it go', async () => {

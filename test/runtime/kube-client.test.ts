@@ -339,6 +339,17 @@ describe('pure helpers', () => {
     assert.deepEqual(d.end(), [{ c: 3 }]);
   });
 
+  test('the NDJSON decoder cuts at newlines only, so a multi-byte character split across chunks survives', () => {
+    const d = new NdjsonDecoder();
+    const line = Buffer.from('{"name":"żółw-🐢"}\n{"n":2}\n', 'utf8');
+    const cut = line.indexOf(0xf0) + 2; // inside the 4-byte emoji
+    assert.deepEqual(d.push(line.subarray(0, 5)), []);
+    assert.deepEqual(d.push(line.subarray(5, cut)), []);
+    assert.deepEqual(d.push(line.subarray(cut)), [{ name: 'żółw-🐢' }, { n: 2 }]);
+    assert.deepEqual(d.push(Buffer.from('  \r\n')), [], 'a blank line gives nothing');
+    assert.deepEqual(d.end(), []);
+  });
+
   test('Retry-After accepts delta-seconds and HTTP dates and ignores garbage', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     assert.equal(parseRetryAfter('12', now), 12);

@@ -239,6 +239,31 @@ describe('WatchCache', () => {
     await stop(t);
   });
 
+  test('upsert adds what a read found, never over the watch copy or a recent deletion; prune drops quietly', async () => {
+    const t = setup([listOf('10', [obj('a', '5')])], { name: (o: KubeObject) => [o.metadata.name!] });
+    await t.cache.synced;
+    await flush();
+    assert.equal(t.cache.upsert(obj('b', '3')), true, 'absent: stored, with an added event');
+    assert.equal(t.cache.upsert(obj('a', '1')), false, 'the watch copy wins');
+    assert.equal((t.cache.get('a', 'ns') as KubeObject).metadata.resourceVersion, '5');
+    const s = t.api.lastSession();
+    s.emit({ type: 'DELETED', object: obj('c', '12') });
+    assert.equal(t.cache.upsert(obj('c', '11')), false, 'a read from before the deletion does not bring it back');
+    await t.clock.advance(61_000);
+    t.cache.prune(() => true);
+    assert.equal(t.cache.upsert(obj('c', '13')), true, 'after a minute it may');
+    const seen = t.events.length;
+    assert.equal(
+      t.cache.prune((o) => o.metadata.name !== 'b'),
+      1,
+    );
+    assert.equal(t.cache.get('b', 'ns'), undefined);
+    assert.deepEqual(t.cache.byIndex('name', 'b'), [], 'indexes follow');
+    assert.equal(t.events.length, seen, 'no deleted event: the object still exists');
+    assert.deepEqual(t.events.slice(-2), ['added b@3', 'added c@13']);
+    await stop(t);
+  });
+
   test('after a clean end the watch resumes from the last bookmark without relisting', async () => {
     const t = setup();
     await t.cache.synced;
