@@ -22,9 +22,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM node:24.22.3-bookworm-slim
-# Source maps turn stack traces of dist/*.js back into src/*.ts line numbers.
+# Source maps turn stack traces of dist/*.js back into src/*.ts line numbers. A 4 MiB young generation (V8 grows it
+# to 32 MiB per semi-space under a burst of watch events) halves the peak RSS of a 1,000-DataUpload burst
+# (230 -> 127 MiB) for about 5% more CPU; npm run bench runs the operator with these same options.
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--enable-source-maps
+    NODE_OPTIONS="--enable-source-maps --max-semi-space-size=4"
 WORKDIR /app
 # Everything stays owned by root and is only readable by the operator's user: the image cannot modify itself.
 COPY --from=deps /app/node_modules ./node_modules

@@ -193,8 +193,13 @@ export class DataUploadController {
     const metrics = options.metrics;
     this.lifecycleEvents = new CoalescingEventSink(options.events, {
       now: this.now,
-      // Busy: keys queued or running.
-      busy: () => this.queue.len() > 0 || this.queue.processingCount() > 0,
+      // Busy: keys queued or running, New ones waiting for a slot, or any DataUpload being exposed (between two
+      // steps the queue is often empty while the cluster works; an Event write then would still slow the burst).
+      busy: () =>
+        this.queue.len() > 0 ||
+        this.queue.processingCount() > 0 ||
+        this.windowWaiters.size > 0 ||
+        this.caches.dataUploads.countByIndex(Index.phase, Phase.Accepted) > 0,
     });
     const executor = new Executor({
       api: options.api,

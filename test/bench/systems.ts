@@ -3,7 +3,7 @@
  * from `/proc`, each with its own ServiceAccount so the audit log tells their writes apart:
  *
  * - **ours**: the compiled operator as the image runs it (`node dist/main.js run ...` with the Deployment's flags,
- *   leader election on, `NODE_ENV=production`, `NODE_OPTIONS=--enable-source-maps`), as ServiceAccount
+ *   leader election on, the runtime stage's `NODE_ENV` and `NODE_OPTIONS` read from the Dockerfile), as ServiceAccount
  *   `velero/dataupload-operator` with the RBAC of `config/rbac`;
  * - **floor**: floor.ts, compiled with it, as ServiceAccount `velero/dataupload-bench-floor` bound to the same
  *   Role and ClusterRole;
@@ -36,6 +36,7 @@ import { isRunning, processError, spawnLogged, stopProcess, type ProcessRecord }
 import { kubectlOk, type KubectlRunner } from '../cluster/testing.js';
 import { startNodeAgents, type NodeAgents } from '../cluster/velero.js';
 import { waitFor } from '../cluster/wait.js';
+import { envOf, parseStages } from '../install/dockerfile.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -200,6 +201,15 @@ async function waitForLogMessages(rec: ProcessRecord, messages: string[], timeou
   );
 }
 
+/**
+ * `NODE_ENV` and `NODE_OPTIONS` of the image's runtime stage (the Dockerfile's last stage), so the operator (and the
+ * floor, for a fair comparison) run with the image's V8 options.
+ */
+export function imageNodeEnv(): { NODE_ENV: string; NODE_OPTIONS: string } {
+  const env = envOf(parseStages(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8')).at(-1)!);
+  return { NODE_ENV: env.NODE_ENV ?? 'production', NODE_OPTIONS: env.NODE_OPTIONS ?? '' };
+}
+
 /** What starting ours or the floor needs. */
 export interface NodeSystemInput {
   readonly procs: BenchProcesses;
@@ -235,8 +245,7 @@ export async function startOurs(input: NodeSystemInput & { configMap: string }):
     logFile,
     env: {
       ...process.env,
-      NODE_ENV: 'production',
-      NODE_OPTIONS: '--enable-source-maps',
+      ...imageNodeEnv(),
       NODE_NAME: 'bench-node',
       POD_NAME: 'bench-operator',
       VELERO_NAMESPACE: VELERO_NS,
@@ -272,7 +281,7 @@ export async function startFloor(
       `--config=${input.configFile}`,
     ],
     logFile,
-    env: { ...process.env, NODE_ENV: 'production', NODE_OPTIONS: '--enable-source-maps' },
+    env: { ...process.env, ...imageNodeEnv() },
   });
   await waitForLogMessages(rec, ['ready'], 120_000);
   return {

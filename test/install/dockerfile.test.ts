@@ -73,6 +73,8 @@ describe('Dockerfile', () => {
     assert.deepEqual(installs.length, 1);
     assert.match(installs[0]!, /\bnpm ci\b.*--omit=dev/);
     assert.equal(envOf(runtime).NODE_ENV, 'production');
+    // npm run bench runs the compiled operator with these options (test/bench/systems.ts: imageNodeEnv).
+    assert.match(envOf(runtime).NODE_OPTIONS ?? '', /^--enable-source-maps --max-semi-space-size=\d+$/);
     // No RUN and no VOLUME: the image is only copied files, which the read-only root filesystem keeps as built.
     assert.deepEqual(argsOf(runtime, 'RUN'), []);
     assert.deepEqual(argsOf(runtime, 'VOLUME'), []);
