@@ -23,7 +23,7 @@ import {
 } from '../api/names.js';
 import { copyUsers, withoutContent } from '../exposer/copies.js';
 import type { CopyKind } from '../exposer/copies.js';
-import { isNotFound, Resources } from '../runtime/kube-api.js';
+import { isNotFound, KubeApiError, Resources } from '../runtime/kube-api.js';
 import type { KubeApi, ResourceRef } from '../runtime/kube-api.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
@@ -220,7 +220,7 @@ export class DataUploadController {
     this.reconciler = new DataUploadReconciler({
       observer: new Observer(this.caches, this.overlay, {
         countExposeOnGoing: (options.context.config.loadConcurrency?.prepareQueueLength ?? 0) > 0,
-        countExposing: (options.context.maxConcurrentExposes ?? 0) > 0,
+        countExposing: options.context.maxConcurrentExposes ?? 0,
         now: this.now,
       }),
       onExposeWindowFull: (key) => this.windowWaiters.add(key),
@@ -269,8 +269,17 @@ export class DataUploadController {
       namespace?: string,
     ): Promise<void> => {
       if (!name || cache.get(name, resource.namespaced ? namespace : undefined)) return;
+      // Not older than what the watch has shown: the API server answers from its watch cache, not with a quorum
+      // read of etcd (in a burst of a thousand DataUploads, three thousand of those slowed etcd and everyone else).
+      // If its cache lags too far (504), the plain read.
+      const resourceVersion = cache.resourceVersion();
       try {
-        cache.upsert(await api.get<T>(resource, name, namespace));
+        try {
+          cache.upsert(await api.get<T>(resource, name, namespace, { resourceVersion }));
+        } catch (err) {
+          if (!(err instanceof KubeApiError && err.code === 504 && resourceVersion)) throw err;
+          cache.upsert(await api.get<T>(resource, name, namespace));
+        }
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }

@@ -61,8 +61,11 @@ export interface ObserverOptions {
    * needs the count; without one it stays 0. Default true.
    */
   countExposeOnGoing?: boolean;
-  /** Count the DataUploads being exposed for a New one (`Observed.exposing`), for `--max-concurrent-exposes`. */
-  countExposing?: boolean;
+  /**
+   * Count the DataUploads being exposed for a New one (`Observed.exposing`), for `--max-concurrent-exposes`: that
+   * value. The count stops there (all plan() needs to know is whether the window is full). 0 or unset: no count.
+   */
+  countExposing?: number;
   /** Milliseconds since the epoch; default Date.now. */
   now?: () => number;
 }
@@ -81,7 +84,7 @@ const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
 /** Reads caches through the write overlay. */
 export class Observer {
   private readonly countExposeOnGoing: boolean;
-  private readonly countExposing: boolean;
+  private readonly countExposing: number;
   private readonly now: () => number;
 
   constructor(
@@ -90,7 +93,7 @@ export class Observer {
     options: ObserverOptions = {},
   ) {
     this.countExposeOnGoing = options.countExposeOnGoing ?? true;
-    this.countExposing = options.countExposing ?? false;
+    this.countExposing = options.countExposing ?? 0;
     this.now = options.now ?? Date.now;
   }
 
@@ -148,7 +151,7 @@ export class Observer {
       selectedNode,
       nodesByOs: this.nodesByOs(),
       exposeOnGoing: this.countExposeOnGoing && phaseOf(du) === Phase.New ? this.exposeOnGoing(du, pendingAccepts) : 0,
-      ...(this.countExposing && phaseOf(du) === Phase.New
+      ...(this.countExposing > 0 && phaseOf(du) === Phase.New
         ? { exposing: this.exposing(du, pendingAccepts, this.now()) }
         : {}),
       ...(refused.length > 0 ? { refused } : {}),
@@ -257,22 +260,27 @@ export class Observer {
    * DataUploads being exposed: Accepted less than {@link EXPOSE_WINDOW_SLOT_MS} ago, without their backupPod or
    * with one younger than {@link EXPOSE_WINDOW_POD_MS}, plus accepts in flight. So the window orders the work the
    * operator and a fast cluster do, and never holds DataUploads back behind slow provisioning or stuck ones. Only a
-   * throughput limit, so the cache's view (through our own writes) is enough.
+   * throughput limit, so the cache's view (through our own writes) is enough. Stops counting at the window's size,
+   * newest first (those most likely hold a slot): in a burst the Accepted ones waiting for kwok or a provisioner are
+   * many more than the window.
    */
   private exposing(du: DataUpload, pendingAccepts: ReadonlySet<string>, now: number): number {
     const self = `${du.metadata.namespace}/${du.metadata.name}`;
-    const counted = new Set<string>();
-    for (const other of this.stores.dataUploads.byIndex(Index.phase, Phase.Accepted)) {
-      const accepted = Date.parse(other.status?.acceptedTimestamp ?? '');
-      if (!(now - accepted < EXPOSE_WINDOW_SLOT_MS)) continue;
+    const limit = this.countExposing;
+    const counted = new Set<string>(pendingAccepts);
+    counted.delete(self);
+    const accepted = this.stores.dataUploads.byIndex(Index.phase, Phase.Accepted);
+    for (let i = accepted.length - 1; i >= 0 && counted.size < limit; i--) {
+      const other = accepted[i]!;
       const { name, namespace } = other.metadata;
+      const key = `${namespace}/${name}`;
+      if (key === self) continue;
+      if (!(now - Date.parse(other.status?.acceptedTimestamp ?? '') < EXPOSE_WINDOW_SLOT_MS)) continue;
       const pod = this.read(Resources.pods, this.stores.pods, name!, namespace);
       if (pod && !(now - Date.parse(pod.metadata.creationTimestamp ?? '') < EXPOSE_WINDOW_POD_MS)) continue;
-      counted.add(`${namespace}/${name}`);
+      counted.add(key);
     }
-    for (const key of pendingAccepts) counted.add(key);
-    counted.delete(self);
-    return counted.size;
+    return Math.min(counted.size, limit);
   }
 
   private read<T extends KubeObject>(

@@ -163,12 +163,22 @@ export class DataUploadReconciler {
       action.type === 'finish' ? action.phase : action.type === 'patchDataUpload' ? action.phase : undefined;
     if (!phase) return;
     this.deps.metrics?.onTransition?.(phase);
-    log.info({ phase, reason: decision.reason }, decision.message);
     if (phase === Phase.Prepared) {
       const accepted = Date.parse(du.status?.acceptedTimestamp ?? '');
       if (!Number.isNaN(accepted)) this.deps.metrics?.onPrepared?.(this.deps.now() - accepted);
     }
-    if (phase === Phase.Prepared || phase === Phase.Failed || phase === Phase.Canceled) this.report(du, phase, log);
+    const writes =
+      phase === Phase.Prepared || phase === Phase.Failed || phase === Phase.Canceled
+        ? this.report(du, phase)
+        : undefined;
+    // One line per transition; the one that ends the expose also says how many writes it took.
+    if (writes === undefined) log.info({ phase, reason: decision.reason }, decision.message);
+    else {
+      log.info(
+        { phase, reason: decision.reason, writes },
+        `${decision.message} (${writes} API writes from New to ${phase})`,
+      );
+    }
   }
 
   private settle(
@@ -190,13 +200,14 @@ export class DataUploadReconciler {
     }
   }
 
-  private report(du: DataUpload, outcome: Phase, log: ReconcileLogger): void {
+  /** Counts the writes of a DataUpload that reached `outcome` once; returns them the first time only. */
+  private report(du: DataUpload, outcome: Phase): number | undefined {
     const uid = du.metadata.uid ?? '';
-    if (this.reported.has(uid)) return;
+    if (this.reported.has(uid)) return undefined;
     this.reported.add(uid);
     const writes = this.writes.get(uid) ?? 0;
     this.deps.metrics?.onWritesPerDataUpload?.(writes, outcome);
-    log.info({ phase: outcome, writes }, `${writes} API writes from New to ${outcome}`);
+    return writes;
   }
 
   /** Once the cache shows the acceptance (or the DataUpload moved on), the reservation is no longer needed. */

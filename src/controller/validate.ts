@@ -27,9 +27,22 @@ export function invalidSpecReason(du: DataUpload): string | undefined {
   if (!spec.csiSnapshot.volumeSnapshot) return 'spec.csiSnapshot.volumeSnapshot: must name a VolumeSnapshot';
   if (!spec.sourceNamespace) return 'spec.sourceNamespace: must not be empty';
   if (!spec.sourcePVC) return 'spec.sourcePVC: must not be empty';
-  const timeout = parseGoDuration(spec.operationTimeout ?? '');
-  if (timeout === undefined || timeout < 0) {
+  if (!validTimeout(spec.operationTimeout ?? '')) {
     return `spec.operationTimeout: ${JSON.stringify(spec.operationTimeout)} is not a Go duration such as "10m0s"`;
   }
   return undefined;
+}
+
+/** Durations already checked (every DataUpload of a backup carries the same one; checked on every pass). */
+const checkedTimeouts = new Map<string, boolean>();
+
+function validTimeout(text: string): boolean {
+  let valid = checkedTimeouts.get(text);
+  if (valid === undefined) {
+    const ms = parseGoDuration(text);
+    valid = ms !== undefined && ms >= 0;
+    if (checkedTimeouts.size >= 256) checkedTimeouts.clear();
+    checkedTimeouts.set(text, valid);
+  }
+  return valid;
 }

@@ -149,9 +149,18 @@ export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
+/** Options of a GET. */
+export interface GetOptions {
+  /**
+   * Any version not older than this one will do: the API server answers from its watch cache (once that has caught
+   * up) instead of a quorum read of etcd. Unset: the latest, read from etcd.
+   */
+  resourceVersion?: string;
+}
+
 /** Plain-JSON access to the Kubernetes API. Every method rejects with {@link KubeApiError}. */
 export interface KubeApi {
-  get<T extends KubeObject>(r: ResourceRef, name: string, namespace?: string): Promise<T>;
+  get<T extends KubeObject>(r: ResourceRef, name: string, namespace?: string, options?: GetOptions): Promise<T>;
   list<T extends KubeObject>(r: ResourceRef, options?: ListOptions): Promise<KubeList<T>>;
   create<T extends KubeObject>(r: ResourceRef, body: T, options?: WriteOptions): Promise<T>;
   /** PUT of the whole object; guarded by `body.metadata.resourceVersion` when it is set (409 on conflict). */

@@ -17,6 +17,7 @@ import {
   KubeApiError,
   resourcePath,
   type DeleteOptions,
+  type GetOptions,
   type KubeApi,
   type ListOptions,
   type PatchType,
@@ -414,9 +415,15 @@ export class HttpKubeClient implements KubeApi {
     this.#agent.destroy();
   }
 
-  async get<T extends KubeObject>(r: ResourceRef, name: string, namespace?: string): Promise<T> {
+  async get<T extends KubeObject>(
+    r: ResourceRef,
+    name: string,
+    namespace?: string,
+    options: GetOptions = {},
+  ): Promise<T> {
     const ns = requireNamespace(r, namespace, 'get');
-    return this.#call<T>({ verb: 'get', r, method: 'GET', path: resourcePath(r, ns, name) });
+    const query = options.resourceVersion ? `?resourceVersion=${encodeURIComponent(options.resourceVersion)}` : '';
+    return this.#call<T>({ verb: 'get', r, method: 'GET', path: resourcePath(r, ns, name) + query });
   }
 
   async list<T extends KubeObject>(r: ResourceRef, options: ListOptions = {}): Promise<KubeList<T>> {

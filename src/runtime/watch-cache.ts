@@ -328,14 +328,15 @@ export class WatchCache<T extends KubeObject> {
    * Adds an object read outside the watch (a live GET), for a cache whose transform leaves out objects nobody
    * needed yet. Only when the cache holds no such object (the watch's copy is never older) and the watch has not
    * reported it deleted in the last {@link RECENT_DELETE_MS}; the transform applies as for a watch event. Emits
-   * `added`. Returns whether it was stored.
+   * `added`. Returns whether it was stored. The cache takes `object` over (it may be trimmed and frozen): pass one
+   * nobody else holds, such as a freshly parsed response.
    */
   upsert(object: T): boolean {
     const key = objectKey(object);
     const deletedAt = this.#recentlyDeleted.get(key);
     if (deletedAt !== undefined && this.#o.clock.now() - deletedAt < RECENT_DELETE_MS) return false;
     if (this.#store.has(key)) return false;
-    const ingested = this.#ingest(structuredClone(object));
+    const ingested = this.#ingest(object);
     if (ingested === undefined) return false;
     this.#store.set(key, ingested);
     this.#emit({ type: 'added', object: ingested });
@@ -362,6 +363,11 @@ export class WatchCache<T extends KubeObject> {
   /** Every cached key, for a periodic resync by the controller. */
   keys(): string[] {
     return [...this.#store.keys()];
+  }
+
+  /** The resourceVersion the cache has seen up to (its resume point); undefined before the first list. */
+  resourceVersion(): string | undefined {
+    return this.#resourceVersion;
   }
 
   /** Counters and the resume point. */

@@ -48,7 +48,7 @@ test('the count is Accepted DataUploads of the last minute without a backupPod, 
   fresh.metadata = { ...fresh.metadata, name: 'fresh', uid: 'uid-fresh' };
   sim.put('DataUpload', fresh);
   const observer = new Observer(sim.stores(), new WriteOverlay({ now: () => T0, cachedVersion: () => undefined }), {
-    countExposing: true,
+    countExposing: 32,
     now: () => T0,
   });
   const du = sim.get<DataUpload>('DataUpload', 'fresh', NS)!;
@@ -57,6 +57,12 @@ test('the count is Accepted DataUploads of the last minute without a backupPod, 
     2,
     'recent + in-flight; not slow, done or self',
   );
+  const small = new Observer(sim.stores(), new WriteOverlay({ now: () => T0, cachedVersion: () => undefined }), {
+    countExposing: 1,
+    now: () => T0,
+  });
+  assert.equal(small.observe(du, new Set([`${NS}/in-flight`])).exposing, 1, 'the count stops at the window');
+  assert.equal(small.observe(du).exposing, 1, 'newest Accepted first');
   const off = new Observer(sim.stores(), new WriteOverlay({ now: () => T0, cachedVersion: () => undefined }));
   assert.equal(off.observe(du).exposing, undefined, 'not counted without a window');
 });

@@ -7,6 +7,7 @@ import type { KubeList, KubeObject } from '../../src/api/kube.js';
 import {
   KubeApiError,
   type DeleteOptions,
+  type GetOptions,
   type KubeApi,
   type ListOptions,
   type PatchType,
@@ -87,7 +88,8 @@ export class InMemoryKube implements KubeApi {
     return this.calls.filter((c) => c.verb === verb && (resource === undefined || c.resource === resource));
   }
 
-  async get<T extends KubeObject>(r: ResourceRef, name: string, namespace = ''): Promise<T> {
+  /** Always the latest version, which satisfies any `options.resourceVersion` (not older than). */
+  async get<T extends KubeObject>(r: ResourceRef, name: string, namespace = '', _options?: GetOptions): Promise<T> {
     await this.#enter({ verb: 'get', resource: r.resource, namespace, name });
     const obj = this.#objects.get(this.#key(r, namespace, name));
     if (obj === undefined) throw apiError(404, 'NotFound', `${r.resource} "${name}" not found`);

@@ -107,6 +107,14 @@ describe('HttpKubeClient against a local HTTP server', () => {
     assert.equal(requests.at(-1)?.code, 200);
   });
 
+  test('a get with a resourceVersion asks for any version not older than it (the watch cache answers)', async () => {
+    fake.handler = (_req, res) => res.end(JSON.stringify({ metadata: { name: 'p1', namespace: 'ns' } }));
+    await client.get(Resources.pods, 'p1', 'ns', { resourceVersion: '42' });
+    assert.equal(fake.seen.at(-1)!.url, '/api/v1/namespaces/ns/pods/p1?resourceVersion=42');
+    await client.get(Resources.pods, 'p1', 'ns', {});
+    assert.equal(fake.seen.at(-1)!.url, '/api/v1/namespaces/ns/pods/p1');
+  });
+
   test('status bodies map to NotFound, Conflict and AlreadyExists errors with the server message', async () => {
     fake.handler = (_req, res) => status(res, 404, 'NotFound', 'pods "x" not found');
     const notFound = await client.get(Resources.pods, 'x', 'ns').catch((e: unknown) => e);
