@@ -11,6 +11,7 @@ import {
 import type { NodeAgentConfig } from '../../src/config/types.js';
 import type { ConfigMap } from '../../src/api/index.js';
 import { listConfigSamples, readSample, SKIP_SAMPLES } from './velero-samples.js';
+import { VELERO_V1_18_3_FIELDS } from './velero-fields.js';
 
 function parse(json: unknown): ConfigResult {
   return parseNodeAgentConfigJson(typeof json === 'string' ? json : JSON.stringify(json), 'config.json');
@@ -688,38 +689,6 @@ test('restorePVC, cachePVC and privilegedFsBackup are accepted and kept', () => 
 
 // ---------------------------------------------------------------------------------------------------------------
 // Velero v1.18.3: every field of pkg/types/node_agent.go (and kube.PodResources, metav1.LabelSelector) is known
-
-/** The JSON field names of Velero v1.18.3's node-agent config, by where they appear. */
-const VELERO_V1_18_3_FIELDS: Readonly<Record<string, readonly string[]>> = {
-  '': [
-    'loadConcurrency',
-    'loadAffinity',
-    'backupPVC',
-    'restorePVC',
-    'podResources',
-    'priorityClassName',
-    'privilegedFsBackup',
-    'cachePVC',
-    'podAnnotations',
-    'podLabels',
-  ],
-  loadConcurrency: ['globalConfig', 'perNodeConfig', 'prepareQueueLength'],
-  'loadConcurrency.perNodeConfig[]': ['nodeSelector', 'number'],
-  'loadAffinity[]': ['nodeSelector', 'storageClass'],
-  'backupPVC[<class>]': ['storageClass', 'readOnly', 'spcNoRelabeling', 'annotations', 'secretNames', 'configMapNames'],
-  restorePVC: ['ignoreDelayBinding', 'secretNames', 'configMapNames'],
-  podResources: [
-    'cpuRequest',
-    'cpuLimit',
-    'memoryRequest',
-    'memoryLimit',
-    'ephemeralStorageRequest',
-    'ephemeralStorageLimit',
-  ],
-  cachePVC: ['storageClass', 'residentThresholdInMB'],
-  nodeSelector: ['matchLabels', 'matchExpressions'],
-  'nodeSelector.matchExpressions[]': ['key', 'operator', 'values'],
-};
 
 const SELECTOR = {
   matchLabels: { 'kubernetes.io/os': 'linux' },
