@@ -446,14 +446,9 @@ export class WatchCache<T extends KubeObject> {
   /** Pages through the collection, then replaces the store and tells handlers the difference. */
   async #relist(): Promise<void> {
     const list = await this.#listAll();
-    const items: T[] = [];
-    for (const item of list.items) {
-      const object = this.#ingest(item);
-      if (object !== undefined) items.push(object);
-    }
-    const { store, events } = diffRelist(this.#store, items);
+    const { store, events } = diffRelist(this.#store, list.items);
     this.#store = store;
-    this.#resourceVersion = list.metadata.resourceVersion;
+    this.#resourceVersion = list.resourceVersion;
     this.#stats.lists++;
     this.#stats.lastActivityAt = this.#o.clock.now();
     this.#consecutiveFailures = 0;
@@ -465,14 +460,24 @@ export class WatchCache<T extends KubeObject> {
     }
   }
 
-  /** Every item of the collection, at one consistent resourceVersion (continue tokens keep the snapshot). */
-  async #listAll(): Promise<KubeList<T>> {
+  /**
+   * Every item of the collection at one consistent resourceVersion (continue tokens keep the snapshot), ingested
+   * page by page: what the transform drops is garbage before the next page arrives, so listing 10,000 unrelated
+   * PVCs never holds them all at once.
+   */
+  async #listAll(): Promise<{ items: T[]; resourceVersion: string | undefined }> {
     const base = {
       namespace: this.#o.namespace,
       labelSelector: this.#o.labelSelector,
       fieldSelector: this.#o.fieldSelector,
     };
     const items: T[] = [];
+    const keep = (list: KubeList<T>): void => {
+      for (const item of list.items) {
+        const object = this.#ingest(item);
+        if (object !== undefined) items.push(object);
+      }
+    };
     let page: KubeList<T> | undefined;
     let continueToken: string | undefined;
     do {
@@ -485,12 +490,15 @@ export class WatchCache<T extends KubeObject> {
       } catch (err) {
         // The snapshot behind a continue token was compacted away: fall back to one unpaginated list.
         if (!isGone(err) || continueToken === undefined) throw err;
-        return this.#o.api.list<T>(this.#o.resource, base);
+        const whole = await this.#o.api.list<T>(this.#o.resource, base);
+        items.length = 0;
+        keep(whole);
+        return { items, resourceVersion: whole.metadata.resourceVersion };
       }
-      items.push(...page.items);
+      keep(page);
       continueToken = page.metadata.continue || undefined;
     } while (continueToken !== undefined && !this.#stop.signal.aborted);
-    return { ...page, items };
+    return { items, resourceVersion: page.metadata.resourceVersion };
   }
 
   /** One watch connection from the current resume point, guarded by the watchdog. */

@@ -216,6 +216,22 @@ describe('WatchCache', () => {
     await stop(t);
   });
 
+  test('a paged list goes through the transform page by page, before the next page is asked for', async () => {
+    const seen: string[] = [];
+    const t = setup(
+      [listOf('99', [obj('a', '5'), obj('x', '6')], 'page2'), listOf('99', [obj('b', '7')])],
+      undefined,
+      (o) => {
+        seen.push(`${o.metadata.name} (pages asked: ${t.api.listCalls.length})`);
+        return o.metadata.name === 'x' ? undefined : o;
+      },
+    );
+    await t.cache.synced;
+    assert.deepEqual(seen, ['a (pages asked: 1)', 'x (pages asked: 1)', 'b (pages asked: 2)']);
+    assert.deepEqual(t.cache.keys().sort(), ['ns/a', 'ns/b']);
+    await stop(t);
+  });
+
   test('a transform slims what is cached, and an object that stops qualifying leaves the cache as a delete', async () => {
     const keep = (o: KubeObject) => {
       const data = (o as { data?: { keep?: string; big?: string } }).data;
