@@ -91,6 +91,13 @@ function copyCacheOptions(namespace: string) {
 }
 
 /** Owns the caches and the queue; `startCaches` may run on standbys, `runWorkers` only on the leader. */
+/**
+ * List page size of the cluster-wide caches whose transform drops most of what they list (PVCs, PVs, snapshots,
+ * contents): four of them list in parallel at start, and a smaller page is garbage sooner. In a cluster with 10,000
+ * unrelated PVCs and snapshots that is 400 list requests at start instead of 80.
+ */
+const SLIM_PAGE_SIZE = 100;
+
 export class DataUploadController {
   readonly caches: Caches;
   readonly queue: WorkQueue;
@@ -135,6 +142,7 @@ export class DataUploadController {
         labelSelector?: string;
         indexers?: Record<string, Indexer<T>>;
         transform?: (o: KubeObject) => KubeObject | undefined;
+        pageSize?: number;
       } = {},
     ): WatchCache<T> => {
       const c = new WatchCache<T>({
@@ -156,15 +164,21 @@ export class DataUploadController {
       }),
       persistentVolumeClaims: cache<PersistentVolumeClaim>(Resources.persistentVolumeClaims, {
         transform: slim.persistentVolumeClaims,
+        pageSize: SLIM_PAGE_SIZE,
       }),
       persistentVolumes: cache<PersistentVolume>(Resources.persistentVolumes, {
         indexers: volumeIndexers,
         transform: slim.persistentVolumes,
+        pageSize: SLIM_PAGE_SIZE,
       }),
-      volumeSnapshots: cache<VolumeSnapshot>(Resources.volumeSnapshots, { transform: slim.volumeSnapshots }),
+      volumeSnapshots: cache<VolumeSnapshot>(Resources.volumeSnapshots, {
+        transform: slim.volumeSnapshots,
+        pageSize: SLIM_PAGE_SIZE,
+      }),
       volumeSnapshotContents: cache<VolumeSnapshotContent>(Resources.volumeSnapshotContents, {
         indexers: contentIndexers,
         transform: slim.volumeSnapshotContents,
+        pageSize: SLIM_PAGE_SIZE,
       }),
       nodes: cache<Node>(Resources.nodes, { indexers: nodeIndexers, transform: slim.nodes }),
       storageClasses: cache<StorageClass>(Resources.storageClasses),
