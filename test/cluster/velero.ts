@@ -316,6 +316,11 @@ export interface NodeAgent {
   stop(graceMs?: number): Promise<void>;
   /** Stops it and starts it again with the same command line, and waits until its controllers run. */
   restart(): Promise<void>;
+  /**
+   * The runs that died on their own, each with the fatal line of its log (Velero 1.18.3's node-agent can crash with
+   * `fatal error: concurrent map writes`). Each was started again, as a DaemonSet's kubelet would.
+   */
+  crashes(): readonly string[];
 }
 
 /** The node-agents one {@link startNodeAgents} call started. */
@@ -358,7 +363,7 @@ export interface NodeAgentOptions {
 }
 
 /** The log line that says the DataUpload controller of a node-agent is running. */
-const READY_LINE = /Starting workers.*controller=dataupload/;
+export const READY_LINE = /Starting workers.*controller=dataupload/;
 
 /**
  * Starts one `velero node-agent server` per node, each with `NODE_NAME` set to its node, `VELERO_NAMESPACE`
@@ -411,6 +416,7 @@ export async function startNodeAgents(
     async stop() {
       if (stopped) return;
       stopped = true;
+      await Promise.all(agents.map((a) => a.stop()));
       await stopInOrder(procs.all());
       guard.dispose();
       await removeRunDir(stateDir);
@@ -487,10 +493,18 @@ function hermeticEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** How often a running node-agent is checked for a crash, and how long after one it is started again. */
+const CRASH_CHECK_MS = 500;
+
 class ManagedNodeAgent implements NodeAgent {
   private rec: ProcessRecord | undefined;
   /** Where the current run's output starts in the (appended) log file. */
   private runOffset = 0;
+  /** Watches the current run for a crash; unset while stopped (or stopping). */
+  private supervisor: NodeJS.Timeout | undefined;
+  /** Counts stop() calls, so a start-up that a stop cut short is not taken for a crash. */
+  private stops = 0;
+  private readonly crashed: string[] = [];
 
   constructor(
     private readonly procs: ProcessSet,
@@ -533,6 +547,33 @@ class ManagedNodeAgent implements NodeAgent {
       if (err instanceof Error && err.message.includes(logFile)) throw err;
       throw processError(rec, `did not start its DataUpload controller: ${String(err)}`);
     }
+    this.supervise(rec);
+  }
+
+  crashes(): readonly string[] {
+    return this.crashed;
+  }
+
+  /** A run that dies on its own is recorded and started again, as a DaemonSet's kubelet would. */
+  private supervise(rec: ProcessRecord): void {
+    this.unsupervise();
+    const timer = setInterval(() => {
+      if (this.supervisor !== timer || isRunning(rec)) return;
+      this.unsupervise();
+      const fatal = this.readLog(this.runOffset).find((l) => /^(fatal error|panic):/.test(l));
+      this.crashed.push(`${new Date().toISOString()} ${this.spec.name} (pid ${rec.pid}): ${fatal ?? 'exited'}`);
+      const stops = this.stops;
+      this.start().catch((err: unknown) => {
+        if (this.stops === stops) this.crashed.push(`${this.spec.name} did not start again: ${String(err)}`);
+      });
+    }, CRASH_CHECK_MS);
+    timer.unref();
+    this.supervisor = timer;
+  }
+
+  private unsupervise(): void {
+    if (this.supervisor) clearInterval(this.supervisor);
+    this.supervisor = undefined;
   }
 
   isRunning(): boolean {
@@ -563,6 +604,8 @@ class ManagedNodeAgent implements NodeAgent {
   }
 
   async stop(graceMs = 10_000): Promise<void> {
+    this.stops++;
+    this.unsupervise();
     if (this.rec) await stopProcess(this.rec, graceMs);
   }
 

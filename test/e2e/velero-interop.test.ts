@@ -355,6 +355,7 @@ describe('our operator beside one Velero node-agent per node', () => {
     ).catch(() => undefined);
     for (const a of agents?.agents ?? []) {
       for (const p of a.problems()) console.log(`# ${a.node} ${p.level}: ${p.msg}`);
+      for (const c of a.crashes()) console.log(`# crashed and started again: ${c}`);
     }
   });
 

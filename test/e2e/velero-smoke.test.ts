@@ -21,6 +21,7 @@ import { Informer, type CachedObject } from '../cluster/informer.js';
 import { applyManifest, deleteNamespaces, kubectlOk } from '../cluster/testing.js';
 import {
   installVelero,
+  READY_LINE,
   startNodeAgents,
   uninstallVelero,
   VELERO_NAMESPACE,
@@ -239,6 +240,7 @@ after(async () => {
   await deleteNamespaces(cluster, ...namespaces);
   for (const a of agents?.agents ?? []) {
     for (const p of a.problems()) console.log(`# ${a.node} ${p.level}: ${p.msg}`);
+    for (const c of a.crashes()) console.log(`# crashed and started again: ${c}`);
   }
   console.log(`# node-agent logs in ${logDir}`);
 });
@@ -316,6 +318,21 @@ describe("Velero's node-agent alone", () => {
       assert.ok(du.status.completionTimestamp);
       await assertNothingLeft(held);
     });
+  });
+
+  test('a node-agent that dies on its own is recorded and started again, as its DaemonSet would be', async () => {
+    assert.ok(agents, 'needs the node-agents');
+    const agent = agents.agents[0]!;
+    const before = agent.pid;
+    const seen = agent.crashes().length;
+    process.kill(before, 'SIGKILL');
+    await waitFor(async () => Promise.resolve(agent.pid !== before && agent.isRunning()), {
+      description: `${agent.node}'s node-agent to run again`,
+      timeoutMs: 90_000,
+    });
+    await agent.waitForLog(READY_LINE, 60_000);
+    assert.equal(agent.crashes().length, seen + 1);
+    assert.match(agent.crashes().at(-1)!, new RegExp(`node-agent-${agent.node} \\(pid ${before}\\): exited`));
   });
 });
 
