@@ -70,7 +70,19 @@ test(`the benchmark runs ours and the floor with ${COUNT} DataUploads each; all 
     }
     if (audited) {
       assertPositive(`${r.system} writes per DataUpload`, r.writes?.perDataUpload);
-      assert.equal(r.writes?.refused, 0, `${r.system}: refused writes ${JSON.stringify(r.writes?.byVerbAndResource)}`);
+      // A refused write is a bug, except a rare 409 Conflict (a resourceVersion-guarded write that lost a race is
+      // planned again from the fresher object; one was seen in about one run in five) or a delete of something
+      // already gone (404, which cleanup counts as done).
+      const refused = Object.entries(r.writes?.refusedByVerbAndResource ?? {});
+      const benign = ([key]: [string, number]): boolean =>
+        key.endsWith(' 409') || (key.startsWith('delete ') && key.endsWith(' 404'));
+      const conflicts = refused.filter(benign).reduce((n, [, count]) => n + count, 0);
+      assert.deepEqual(
+        refused.filter((entry) => !benign(entry)),
+        [],
+        `${r.system}: writes refused other than with a conflict or an already-gone delete`,
+      );
+      assert.ok(conflicts <= 2, `${r.system}: ${conflicts} conflicts or already-gone deletes in ${COUNT} DataUploads`);
     } else {
       console.log('# the cluster has no audit log (start it with audit: true); write counts not checked');
     }
