@@ -29,6 +29,7 @@ import {
   type VeleroInstall,
 } from '../cluster/velero.js';
 import { waitFor } from '../cluster/wait.js';
+import { playDataMoverCanceled } from './support/interop.js';
 import {
   createSource,
   dataUploadManifest,
@@ -313,7 +314,13 @@ describe("Velero's node-agent alone", () => {
     test('a cancel at InProgress waits for the data mover; once it reports canceled, Velero cleans up', async () => {
       await cancel(held.name);
       await waitForPhase(held.name, ['Canceling'], 30_000);
-      await actAsDataMoverCanceled(held.name);
+      // What Velero's data mover does in the backupPod when its DataUpload is canceled (kwok runs no container).
+      const client = adminRestClient(cluster);
+      try {
+        await playDataMoverCanceled(client, veleroNs, held.name, 'velero-smoke-data-mover');
+      } finally {
+        client.close();
+      }
       const du = await waitForPhase(held.name, ['Canceled'], 90_000);
       assert.ok(du.status.completionTimestamp);
       await assertNothingLeft(held);
@@ -335,66 +342,3 @@ describe("Velero's node-agent alone", () => {
     assert.match(agent.crashes().at(-1)!, new RegExp(`node-agent-${agent.node} \\(pid ${before}\\): exited`));
   });
 });
-
-/**
- * What Velero's `data-mover backup` does inside the backupPod when its DataUpload is canceled: it records
- * `Data-Path-Started`, `Data-Path-Canceled` and `Data-Path-Stopped` Events on the DataUpload and exits with a
- * termination message ending in "data path is canceled". kwok runs no container, so the test writes the Events and
- * the pod's final status itself.
- */
-async function actAsDataMoverCanceled(name: string): Promise<void> {
-  const event = (reason: string, message: string) => ({
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { generateName: `${name}.`, namespace: veleroNs },
-    involvedObject: { apiVersion: 'velero.io/v2alpha1', kind: 'DataUpload', namespace: veleroNs, name },
-    reason,
-    message,
-    type: 'Normal',
-    source: { component: 'velero-smoke-data-mover' },
-  });
-  for (const [reason, message] of [
-    ['Data-Path-Started', `Data path for ${name} started`],
-    ['Data-Path-Canceled', `Data path for data upload ${name} canceled`],
-    ['Data-Path-Stopped', `Data path for ${name} stopped`],
-  ] as const) {
-    await kubectlOk(cluster, ['create', '-f', '-'], JSON.stringify(event(reason, message)));
-  }
-  const pod = await getJson(cluster, ['-n', veleroNs, 'pod', name]);
-  const container: string = pod?.spec.containers[0].name;
-  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const status = {
-    status: {
-      phase: 'Failed',
-      containerStatuses: [
-        {
-          name: container,
-          image: pod?.spec.containers[0].image,
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: {
-            terminated: {
-              exitCode: 1,
-              reason: 'Error',
-              message: `Failed to run data path service for DataUpload ${name}: data path is canceled`,
-              startedAt: now,
-              finishedAt: now,
-            },
-          },
-        },
-      ],
-    },
-  };
-  await kubectlOk(cluster, [
-    '-n',
-    veleroNs,
-    'patch',
-    'pod',
-    name,
-    '--subresource=status',
-    '--type=merge',
-    '-p',
-    JSON.stringify(status),
-  ]);
-}

@@ -169,37 +169,48 @@ export async function deleteViaApi(client: RestClient, name: string): Promise<vo
 }
 
 /**
- * Everything exposing could have left behind for these sources: backup pods, PVCs and snapshots in `velero`, the
- * source snapshots, every VolumeSnapshotContent that refers to either (including a Retain source content whose
- * snapshot is gone), and PVs bound to a backup PVC. One list per resource type.
+ * Everything exposing could have left behind for these DataUploads (named `name`, in `namespace`, `velero` by
+ * default) and their sources: backupPods, backupPVCs and backup snapshots, the source snapshots, every
+ * VolumeSnapshotContent that refers to either (including a Retain source content whose snapshot is gone), and PVs
+ * bound to a backupPVC; with `finalizers`, also finalizers left on the DataUploads. One list per resource type.
  */
-export async function leftovers(client: RestClient, sources: readonly BurstSource[]): Promise<string[]> {
+export async function leftovers(
+  client: RestClient,
+  sources: readonly Pick<BurstSource, 'name' | 'namespace' | 'snapshot'>[],
+  options: { namespace?: string; finalizers?: boolean } = {},
+): Promise<string[]> {
+  const ns = options.namespace ?? VELERO_NS;
   const names = new Set(sources.map((s) => s.name));
   const sourceSnaps = new Set(sources.map((s) => `${s.namespace}/${s.snapshot}`));
-  type Item = { metadata: { name: string; namespace?: string }; spec?: Record<string, any> };
+  type Item = { metadata: { name: string; namespace?: string; finalizers?: string[] }; spec?: Record<string, any> };
   const list = async (path: string) => (await client.call<{ items: Item[] }>({ path })).items;
   const found: string[] = [];
-  for (const pod of await list(`/api/v1/namespaces/${VELERO_NS}/pods`)) {
-    if (names.has(pod.metadata.name)) found.push(`pod ${VELERO_NS}/${pod.metadata.name}`);
+  for (const pod of await list(`/api/v1/namespaces/${ns}/pods`)) {
+    if (names.has(pod.metadata.name)) found.push(`pod ${ns}/${pod.metadata.name}`);
   }
-  for (const pvc of await list(`/api/v1/namespaces/${VELERO_NS}/persistentvolumeclaims`)) {
-    if (names.has(pvc.metadata.name)) found.push(`pvc ${VELERO_NS}/${pvc.metadata.name}`);
+  for (const pvc of await list(`/api/v1/namespaces/${ns}/persistentvolumeclaims`)) {
+    if (names.has(pvc.metadata.name)) found.push(`pvc ${ns}/${pvc.metadata.name}`);
   }
   for (const vs of await list(`${SNAPSHOT_API}/volumesnapshots`)) {
     const key = `${vs.metadata.namespace}/${vs.metadata.name}`;
-    if ((vs.metadata.namespace === VELERO_NS && names.has(vs.metadata.name)) || sourceSnaps.has(key))
+    if ((vs.metadata.namespace === ns && names.has(vs.metadata.name)) || sourceSnaps.has(key))
       found.push(`volumesnapshot ${key}`);
   }
   for (const vsc of await list(`${SNAPSHOT_API}/volumesnapshotcontents`)) {
     const ref = (vsc.spec?.volumeSnapshotRef ?? {}) as { name?: string; namespace?: string };
     const key = `${ref.namespace}/${ref.name}`;
-    if ((ref.namespace === VELERO_NS && names.has(ref.name ?? '')) || sourceSnaps.has(key))
+    if ((ref.namespace === ns && names.has(ref.name ?? '')) || sourceSnaps.has(key))
       found.push(`volumesnapshotcontent ${vsc.metadata.name} (${vsc.spec?.deletionPolicy}, for ${key})`);
   }
   for (const pv of await list('/api/v1/persistentvolumes')) {
     const claim = (pv.spec?.claimRef ?? {}) as { name?: string; namespace?: string };
-    if (claim.namespace === VELERO_NS && names.has(claim.name ?? ''))
-      found.push(`persistentvolume ${pv.metadata.name}`);
+    if (claim.namespace === ns && names.has(claim.name ?? '')) found.push(`persistentvolume ${pv.metadata.name}`);
+  }
+  if (options.finalizers) {
+    for (const du of await list(`${DU_API}/namespaces/${ns}/datauploads`)) {
+      if (names.has(du.metadata.name) && (du.metadata.finalizers ?? []).length > 0)
+        found.push(`finalizers of dataupload ${du.metadata.name}: ${du.metadata.finalizers!.join(', ')}`);
+    }
   }
   return found;
 }

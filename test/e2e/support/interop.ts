@@ -7,6 +7,7 @@
 import { Informer, type CachedObject } from '../../cluster/informer.js';
 import type { RestClient } from '../../cluster/rest.js';
 import { waitFor } from '../../cluster/wait.js';
+import { leftovers as burstLeftovers } from './burst.js';
 import { OPERATOR_SA, VELERO_NS } from './operator.js';
 
 const SNAPSHOT_API = '/apis/snapshot.storage.k8s.io/v1';
@@ -317,9 +318,14 @@ export class DataUploadWatch {
  * What Velero's `data-mover backup` does inside the backupPod once its DataUpload is canceled: `Data-Path-Started`,
  * `Data-Path-Canceled` and `Data-Path-Stopped` Events on the DataUpload, then it exits with a termination message
  * ending in "data path is canceled". kwok runs no container, so the test writes the Events and the pod's final
- * status itself (as test/e2e/velero-smoke.test.ts does).
+ * status itself. `component` is the Events' source.
  */
-export async function playDataMoverCanceled(client: RestClient, namespace: string, name: string): Promise<void> {
+export async function playDataMoverCanceled(
+  client: RestClient,
+  namespace: string,
+  name: string,
+  component = 'velero-interop-data-mover',
+): Promise<void> {
   for (const [reason, message] of [
     ['Data-Path-Started', `Data path for ${name} started`],
     ['Data-Path-Canceled', `Data path for data upload ${name} canceled`],
@@ -336,7 +342,7 @@ export async function playDataMoverCanceled(client: RestClient, namespace: strin
         reason,
         message,
         type: 'Normal',
-        source: { component: 'velero-interop-data-mover' },
+        source: { component },
       },
     });
   }
@@ -395,46 +401,12 @@ export async function forceRemove(client: RestClient, namespace: string, names: 
   }
 }
 
-/**
- * Everything exposing could have left behind for these DataUploads of `namespace`: backupPods, backupPVCs, backup
- * VolumeSnapshots, the source snapshots, any VolumeSnapshotContent referring to either, PVs bound to a backupPVC,
- * and the DataUploads' finalizers. One list per resource type.
- */
+/** {@link burstLeftovers} for DataUploads of `namespace` and their sources, finalizers included. */
 export async function leftovers(
   client: RestClient,
   namespace: string,
   uploads: readonly { name: string; source: Source }[],
 ): Promise<string[]> {
-  const names = new Set(uploads.map((u) => u.name));
-  const sourceSnaps = new Set(uploads.map((u) => `${u.source.namespace}/${u.source.snapshot}`));
-  type Item = { metadata: { name: string; namespace?: string; finalizers?: string[] }; spec?: Record<string, any> };
-  const list = async (path: string) => (await client.call<{ items: Item[] }>({ path })).items;
-  const found: string[] = [];
-  for (const pod of await list(`/api/v1/namespaces/${namespace}/pods`)) {
-    if (names.has(pod.metadata.name)) found.push(`pod ${namespace}/${pod.metadata.name}`);
-  }
-  for (const pvc of await list(`/api/v1/namespaces/${namespace}/persistentvolumeclaims`)) {
-    if (names.has(pvc.metadata.name)) found.push(`pvc ${namespace}/${pvc.metadata.name}`);
-  }
-  for (const vs of await list(`${SNAPSHOT_API}/volumesnapshots`)) {
-    const key = `${vs.metadata.namespace}/${vs.metadata.name}`;
-    if ((vs.metadata.namespace === namespace && names.has(vs.metadata.name)) || sourceSnaps.has(key))
-      found.push(`volumesnapshot ${key}`);
-  }
-  for (const vsc of await list(`${SNAPSHOT_API}/volumesnapshotcontents`)) {
-    const ref = (vsc.spec?.volumeSnapshotRef ?? {}) as { name?: string; namespace?: string };
-    const key = `${ref.namespace}/${ref.name}`;
-    if ((ref.namespace === namespace && names.has(ref.name ?? '')) || sourceSnaps.has(key))
-      found.push(`volumesnapshotcontent ${vsc.metadata.name} (${vsc.spec?.deletionPolicy}, for ${key})`);
-  }
-  for (const pv of await list('/api/v1/persistentvolumes')) {
-    const claim = (pv.spec?.claimRef ?? {}) as { name?: string; namespace?: string };
-    if (claim.namespace === namespace && names.has(claim.name ?? ''))
-      found.push(`persistentvolume ${pv.metadata.name}`);
-  }
-  for (const du of await list(`${DU_API}/namespaces/${namespace}/datauploads`)) {
-    if (names.has(du.metadata.name) && (du.metadata.finalizers ?? []).length > 0)
-      found.push(`finalizers of dataupload ${du.metadata.name}: ${du.metadata.finalizers!.join(', ')}`);
-  }
-  return found;
+  const sources = uploads.map((u) => ({ name: u.name, namespace: u.source.namespace, snapshot: u.source.snapshot }));
+  return burstLeftovers(client, sources, { namespace, finalizers: true });
 }
