@@ -311,6 +311,8 @@ describe('a DataUpload deleted before any controller held it with a finalizer', 
   test('only a New one of ours: an accepted, finished or foreign DataUpload leaves no tombstone', () => {
     const du = freshWorld().du;
     assert.ok(tombstoneOf(du, T0));
+    const finalized = { ...du, metadata: { ...du.metadata, finalizers: [DATAUPLOAD_FINALIZER] } };
+    assert.ok(tombstoneOf(finalized, T0), 'deleted anyway, with a finalizer patched in during the delete');
     assert.equal(tombstoneOf({ ...du, status: { phase: 'Accepted', acceptedByNode: 'node-a' } }, T0), undefined);
     assert.equal(tombstoneOf({ ...du, status: { phase: 'Canceled' } }, T0), undefined);
     assert.equal(tombstoneOf({ ...du, spec: { ...du.spec, datamover: 'other' } }, T0), undefined);
