@@ -264,8 +264,9 @@ export class Executor {
     const namespace = du.metadata.namespace!;
     const body = withResourceVersion(patch, du.metadata.resourceVersion);
     try {
-      const updated = await this.deps.api.patch<DataUpload>(Resources.dataUploads, name, body, 'merge', { namespace });
-      this.deps.overlay.noteWritten(Resources.dataUploads, updated);
+      await this.deps.overlay.track(Resources.dataUploads, namespace, name, () =>
+        this.deps.api.patch<DataUpload>(Resources.dataUploads, name, body, 'merge', { namespace }),
+      );
     } catch (err) {
       if (!isConflict(err)) throw err;
       await this.refresh(namespace, name);
@@ -276,8 +277,9 @@ export class Executor {
   /** After a conflict, read the DataUpload live so the next plan starts from the server's version. */
   private async refresh(namespace: string, name: string): Promise<void> {
     try {
-      const fresh = await this.deps.api.get<DataUpload>(Resources.dataUploads, name, namespace);
-      this.deps.overlay.noteWritten(Resources.dataUploads, fresh);
+      await this.deps.overlay.track(Resources.dataUploads, namespace, name, () =>
+        this.deps.api.get<DataUpload>(Resources.dataUploads, name, namespace),
+      );
     } catch (err) {
       if (isNotFound(err)) this.deps.overlay.noteDeleted(Resources.dataUploads, namespace, name);
       else this.deps.overlay.forget(Resources.dataUploads, namespace, name);
@@ -286,12 +288,14 @@ export class Executor {
 
   private async create(du: DataUpload, resource: ResourceRef, object: KubeObject): Promise<void> {
     const namespace = object.metadata.namespace;
+    const name = object.metadata.name!;
+    const { api, overlay } = this.deps;
     try {
-      this.deps.overlay.noteWritten(resource, await this.deps.api.create(resource, object, { namespace }));
+      await overlay.track(resource, namespace, name, () => api.create(resource, object, { namespace }));
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
       // Our earlier attempt landed but its answer was lost, or the cache lags: adopt what is there.
-      this.deps.overlay.noteWritten(resource, await this.deps.api.get(resource, object.metadata.name!, namespace));
+      await overlay.track(resource, namespace, name, () => api.get(resource, name, namespace));
     }
   }
 
@@ -303,7 +307,9 @@ export class Executor {
     patch: unknown,
   ): Promise<void> {
     try {
-      this.deps.overlay.noteWritten(resource, await this.deps.api.patch(resource, name, patch, 'merge', { namespace }));
+      await this.deps.overlay.track(resource, namespace, name, () =>
+        this.deps.api.patch(resource, name, patch, 'merge', { namespace }),
+      );
     } catch (err) {
       if (!isNotFound(err)) throw err;
       this.deps.overlay.noteDeleted(resource, namespace, name);

@@ -37,6 +37,8 @@ export interface WriteOverlayOptions {
 /** What this process wrote recently, keyed by resource, namespace and name. */
 export class WriteOverlay {
   private readonly entries = new Map<string, Entry>();
+  /** Objects with a write of ours in flight: the versions the cache showed of them meanwhile. */
+  private readonly flights = new Map<string, { writers: number; seen: Set<string> }>();
   private readonly now: () => number;
   private readonly cachedVersion: CachedVersion;
   private readonly ttlMs: number;
@@ -45,6 +47,33 @@ export class WriteOverlay {
     this.now = options.now;
     this.cachedVersion = options.cachedVersion;
     this.ttlMs = options.ttlMs ?? 30_000;
+  }
+
+  /**
+   * Runs one write (or live read) of an object and remembers its answer ({@link noteWritten}), knowing what the
+   * cache showed of the object while the call was in flight. A watch delivers an object's versions in order, so if
+   * ours went by before the answer arrived, the cache holds ours or something newer, and must not be shadowed: in a
+   * burst, a backupPod seen Running before its create returned was otherwise shown as Pending until the resync.
+   */
+  async track<T extends KubeObject>(
+    resource: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    const k = key(resource, namespace, name);
+    const flight = this.flights.get(k) ?? { writers: 0, seen: new Set<string>() };
+    flight.writers++;
+    this.flights.set(k, flight);
+    try {
+      const object = await call();
+      const version = object.metadata.resourceVersion;
+      if (version !== undefined && flight.seen.has(version)) this.entries.delete(k);
+      else this.noteWritten(resource, object);
+      return object;
+    } finally {
+      if (--flight.writers === 0) this.flights.delete(k);
+    }
   }
 
   /** Remember an object as the API server returned it after a write. */
@@ -88,6 +117,8 @@ export class WriteOverlay {
   /** Called for every cache event: drops the entry once the cache has caught up with our write. */
   observe(resource: ResourceRef, type: 'added' | 'updated' | 'deleted', object: KubeObject): void {
     const k = key(resource, object.metadata.namespace, object.metadata.name);
+    const version = object.metadata.resourceVersion;
+    if (version !== undefined) this.flights.get(k)?.seen.add(version);
     const entry = this.entries.get(k);
     if (!entry) return;
     const caughtUp = entry.deleted ? type === 'deleted' : object.metadata.resourceVersion === entry.resourceVersion;

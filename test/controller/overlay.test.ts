@@ -92,3 +92,37 @@ test('observe drops an entry when the cache event carries our version', () => {
   s.overlay.observe(R, 'updated', written('2'));
   assert.equal(s.overlay.size(), 0);
 });
+
+test('a create whose version and a newer one the watch delivered before its answer does not shadow the newer one', async () => {
+  const s = setup();
+  const event = (rv: string) => {
+    s.setCache(rv);
+    s.overlay.observe(R, rv === '5' ? 'added' : 'updated', written(rv));
+  };
+  const answer = await s.overlay.track(R, 'ns', 'p', () => {
+    event('5'); // the pod as created
+    event('6'); // scheduled and Running, before the create's answer is read
+    return Promise.resolve(written('5'));
+  });
+  assert.equal(answer.metadata.resourceVersion, '5');
+  assert.equal(s.read()?.metadata.resourceVersion, '6', 'the cache, newer than our answer, wins');
+  assert.equal(s.overlay.size(), 0);
+});
+
+test('a tracked write whose version the watch has not delivered yet shadows the cache until it does', async () => {
+  const s = setup();
+  s.setCache('1');
+  await s.overlay.track(R, 'ns', 'p', () => Promise.resolve(written('2')));
+  assert.equal(s.read()?.metadata.resourceVersion, '2');
+  s.setCache('2');
+  s.overlay.observe(R, 'updated', written('2'));
+  assert.equal(s.overlay.size(), 0);
+});
+
+test('a tracked write that fails remembers nothing', async () => {
+  const s = setup();
+  s.setCache('1');
+  await assert.rejects(s.overlay.track(R, 'ns', 'p', () => Promise.reject(new Error('409'))));
+  assert.equal(s.read()?.metadata.resourceVersion, '1');
+  assert.equal(s.overlay.size(), 0);
+});
