@@ -132,6 +132,8 @@ export class Observer {
     const sourceVsc = this.sourceContent(sourceVs, backupVsc);
     const backupPvc = this.read(Resources.persistentVolumeClaims, this.stores.persistentVolumeClaims, name, ns);
     const backupPv = this.backupVolume(backupPvc, ns, name);
+    const backupClassName = backupPvc?.spec?.storageClassName;
+    const backupStorageClass = backupClassName ? this.stores.storageClasses.get(backupClassName) : undefined;
     const backupPod = this.read(Resources.pods, this.stores.pods, name, ns);
     const selectedNodeName = sourcePvc?.metadata.annotations?.[SELECTED_NODE_ANNOTATION];
     const selectedNode = selectedNodeName ? this.stores.nodes.get(selectedNodeName) : undefined;
@@ -146,6 +148,7 @@ export class Observer {
       backupVs,
       backupVsc,
       backupPvc,
+      ...(backupStorageClass ? { backupStorageClass } : {}),
       backupPv,
       backupPod,
       selectedNode,

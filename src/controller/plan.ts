@@ -44,6 +44,8 @@ export const EXPOSE_WINDOW_FULL = 'ExposeWindowFull';
 export const EXPOSE_WINDOW_RETRY_MS = 10_000;
 /** Requeue delay while the prepare queue is full (Velero's value). */
 export const PREPARE_QUEUE_RETRY_MS = 5_000;
+/** How long a backup pod waits at most for its PVC to be bound (see `bindingHeadStart`). */
+export const BIND_HEAD_START_MS = 5_000;
 /** Safety requeue while waiting for an object to disappear; watch events normally come first. */
 export const DELETION_RETRY_MS = 2_000;
 /** How long a terminal DataUpload keeps its finalizer while its children are still being deleted. */
@@ -314,6 +316,14 @@ function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
   }
 
   if (!o.backupPod) {
+    const bindWait = bindingHeadStart(o, ctx);
+    if (bindWait !== undefined) {
+      return wait(
+        'WaitingForBackupPVCBinding',
+        `waiting for backup PVC ${du.metadata.namespace}/${du.metadata.name} to be bound before creating the backup pod`,
+        bindWait,
+      );
+    }
     const resolved = resolveBackupPvcConfig(csi.storageClass, ctx.config.backupPVC);
     const topology = volumeTopology(o);
     const pod = buildBackupPod({
@@ -337,6 +347,29 @@ function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
   }
 
   return wait('WaitingForBackupPod', describePodWait(o.backupPod), untilDeadline);
+}
+
+/**
+ * How long the backup pod may still wait for its PVC to be bound, or undefined to create it now.
+ *
+ * A pod whose PVC of an `Immediate` class is not bound yet cannot be scheduled: the scheduler tries it again on
+ * every PVC or PV event in the cluster (about 20 failed attempts per pod in a burst of a thousand, measured) and
+ * the pod runs no sooner. So the pod waits until the PVC is bound, for at most {@link BIND_HEAD_START_MS} (a
+ * quarter of the prepare timeout if that is less) after the PVC was created: a PVC that does not bind by then
+ * (a class that cannot provision, a slow restore) gets its pod anyway, so the scheduler says why, and the timeout
+ * diagnostics show it. No wait for a `WaitForFirstConsumer` class (it binds after scheduling), nor for a class this
+ * process does not know.
+ */
+function bindingHeadStart(o: Observed, ctx: PlanContext): number | undefined {
+  const pvc = o.backupPvc;
+  const mode = o.backupStorageClass?.volumeBindingMode ?? 'Immediate';
+  if (!pvc || !o.backupStorageClass || mode === 'WaitForFirstConsumer' || pvc.status?.phase === 'Bound') {
+    return undefined;
+  }
+  const created = Date.parse(pvc.metadata.creationTimestamp ?? '');
+  if (Number.isNaN(created)) return undefined;
+  const left = created + Math.min(BIND_HEAD_START_MS, ctx.prepareTimeoutMs / 4) - ctx.now;
+  return left > 0 ? left : undefined;
 }
 
 /**

@@ -36,6 +36,8 @@ export interface Observed {
   backupVs?: VolumeSnapshot;
   backupVsc?: VolumeSnapshotContent;
   backupPvc?: PersistentVolumeClaim;
+  /** The storage class the backup PVC names, when this process knows it. */
+  backupStorageClass?: StorageClass;
   /** The PV bound to the backup PVC. */
   backupPv?: PersistentVolume;
   backupPod?: Pod;

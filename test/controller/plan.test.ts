@@ -7,7 +7,13 @@ import {
   LABEL_EXPOSE_ON_GOING,
 } from '../../src/api/index.js';
 import type { Pod } from '../../src/api/index.js';
-import { CLEANUP_GRACE_MS, DELETED_MESSAGE, plan, podUnrecoverableReason } from '../../src/controller/plan.js';
+import {
+  BIND_HEAD_START_MS,
+  CLEANUP_GRACE_MS,
+  DELETED_MESSAGE,
+  plan,
+  podUnrecoverableReason,
+} from '../../src/controller/plan.js';
 import type { Action, Observed } from '../../src/controller/types.js';
 import { deepFreeze } from '../../src/config/deep-freeze.js';
 import { apply, context, describe, drive, freshWorld, NAME, newDataUpload, NS, podRunning, T0, UID } from './world.js';
@@ -388,4 +394,58 @@ test('a finished DataUpload another controller exposed only loses the finalizer;
   delete world.du.metadata.annotations;
   world.du.status = { ...world.du.status, phase: 'Completed', completionTimestamp: '2026-11-23T10:05:00Z' };
   assert.deepEqual(drive(world, context()).actions.map(describe), ['finalizer:remove']);
+});
+
+/** The world up to the backup PVC, whose class (known to the cache) binds `mode`. */
+function upToBackupPvc(mode: string | undefined): Observed {
+  let world = freshWorld();
+  const ctx = context();
+  for (;;) {
+    const decision = plan(world, ctx);
+    assert.equal(decision.kind, 'act');
+    const action = (decision as { action: Action }).action;
+    world = apply(world, action);
+    if (action.type === 'create' && action.resource.kind === 'PersistentVolumeClaim') break;
+  }
+  world.backupStorageClass = {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: { name: world.backupPvc!.spec!.storageClassName! },
+    provisioner: 'csi.example.com',
+    ...(mode ? { volumeBindingMode: mode } : {}),
+  };
+  return world;
+}
+
+test('the backup pod waits for its PVC of an Immediate class to bind, for at most 5 s, then is created anyway', () => {
+  for (const mode of ['Immediate', undefined]) {
+    const world = upToBackupPvc(mode);
+    const waiting = plan(world, context({}, T0 + 1_000));
+    assert.equal(waiting.kind, 'wait', `class binding ${mode ?? '(default)'}`);
+    assert.equal(waiting.reason, 'WaitingForBackupPVCBinding');
+    assert.equal((waiting as { requeueAfterMs?: number }).requeueAfterMs, BIND_HEAD_START_MS - 1_000);
+
+    const bound = structuredClone(world);
+    bound.backupPvc!.status = { phase: 'Bound' };
+    assert.equal(describe(firstAction(bound)), 'create:Pod', 'a bound PVC gets its pod at once');
+
+    const late = plan(world, context({}, T0 + BIND_HEAD_START_MS));
+    assert.equal(late.kind, 'act', 'an unbound PVC gets its pod once the head start is over');
+    assert.equal(describe((late as { action: Action }).action), 'create:Pod');
+  }
+});
+
+test('the backup pod does not wait for a WaitForFirstConsumer class, nor for a class the operator does not know', () => {
+  assert.equal(describe(firstAction(upToBackupPvc('WaitForFirstConsumer'))), 'create:Pod');
+  const unknown = upToBackupPvc('Immediate');
+  delete unknown.backupStorageClass;
+  assert.equal(describe(firstAction(unknown)), 'create:Pod');
+});
+
+test('a short prepare timeout shortens the binding head start to a quarter of it', () => {
+  const world = upToBackupPvc('Immediate');
+  const ctx = { ...context({}, T0), prepareTimeoutMs: 8_000 };
+  const waiting = plan(world, ctx);
+  assert.equal((waiting as { requeueAfterMs?: number }).requeueAfterMs, 2_000);
+  assert.equal(plan(world, { ...ctx, now: T0 + 2_000 }).kind, 'act');
 });
