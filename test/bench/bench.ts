@@ -73,6 +73,8 @@ export interface BenchOptions {
   /** The Node binary for ours and the floor. */
   readonly node: string;
   readonly log: (line: string) => void;
+  /** Extra flags for our operator (e.g. `--max-concurrent-exposes=64`), after the Deployment's. */
+  readonly operatorArgs?: readonly string[];
   /** Control-plane CPU (cores) under which the cluster counts as quiet. Default 0.25. */
   readonly quietCores?: number;
   /** How long to wait for quiet before going on anyway. Default 120 s. */
@@ -234,7 +236,12 @@ async function startSystem(
   const common = { procs, build: opts.build, node: opts.node, logDir: o.logDir };
   switch (run.system) {
     case 'ours':
-      return startOurs({ ...common, kubeconfig: setup.kubeconfigs.ours!, configMap: CONFIG_MAP });
+      return startOurs({
+        ...common,
+        kubeconfig: setup.kubeconfigs.ours!,
+        configMap: CONFIG_MAP,
+        extraArgs: opts.operatorArgs,
+      });
     case 'floor':
       return startFloor({
         ...common,

@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- --count N] [--systems ours,floor,velero] [--nodes K] [--big] [--json file]`: the expose
- * benchmark of issue 12 on a fresh control plane of its own (see bench.ts for what is measured and how).
+ * `npm run bench [-- --count N] [--systems ours,floor,velero] [--nodes K] [--big] [--json file] [--operator-arg F]`:
+ * the expose benchmark of issue 12 on a fresh control plane of its own (see bench.ts for what is measured and how).
  *
  * - `--count` DataUploads per system (default 100; the issue's sizes are 100, 300 and 1,000).
  * - `--systems` any of ours, floor, velero (default all three); they always run in that order.
@@ -9,6 +9,12 @@
  * - `--big` first fills 20 other namespaces with 500 PVCs and 500 VolumeSnapshots each (10,000 of each, plus
  *   their PVs and contents) that no DataUpload refers to, and reports how long that took.
  * - `--json` also writes the results there.
+ * - `--operator-arg` (repeatable) adds a flag to our operator's command line, e.g.
+ *   `--operator-arg=--max-concurrent-exposes=64`, to compare a setting against the floor in one run.
+ *
+ * With `DUO_APISERVER_PROFILING=1` in the environment the API server runs with `--profiling`, so a CPU profile of it
+ * can be taken during a burst: `kubectl --kubeconfig <run dir>/kubeconfig get --raw
+ * '/debug/pprof/profile?seconds=30' > apiserver.pprof`, then `go tool pprof -top apiserver.pprof`.
  *
  * Start it under `flock /tmp/duo-controlplane.lock` on a shared machine: one control plane at a time.
  * Not part of `npm test`; test/e2e/bench-smoke.test.ts runs a tiny one (ours and floor, N = 20) there.
@@ -47,6 +53,7 @@ async function main(): Promise<void> {
       nodes: { type: 'string' },
       big: { type: 'boolean', default: false },
       json: { type: 'string' },
+      'operator-arg': { type: 'string', multiple: true, default: [] },
     },
   });
   const count = Number(values.count);
@@ -77,13 +84,14 @@ async function main(): Promise<void> {
       fill = await fillCluster(cluster, { namespaces: 20, perNamespace: 500, log });
       log(`fill done in ${fill.seconds.toFixed(0)} s`);
     }
-    const results = await runBenchmark(cluster, { count, systems, workDir, build, node, log });
+    const operatorArgs = values['operator-arg'];
+    const results = await runBenchmark(cluster, { count, systems, workDir, build, node, log, operatorArgs });
     const loadEnd = loadAverage();
     console.log(
       `\nexpose benchmark: N=${count}, ${nodes} kwok nodes${fill ? `, big (${fill.namespaces * fill.perNamespace} unrelated PVCs and snapshots, filled in ${fill.seconds.toFixed(0)} s)` : ''}, ` +
         `Node ${execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()} for ours and the floor`,
     );
-    console.log(`operator compiled from ${source}`);
+    console.log(`operator compiled from ${source}${operatorArgs.length ? `, with ${operatorArgs.join(' ')}` : ''}`);
     console.log(`load average at start ${loadStart.join(' ')}, at end ${loadEnd.join(' ')}\n`);
     console.log(formatReport(results));
     if (values.json) {

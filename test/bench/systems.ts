@@ -220,8 +220,13 @@ export interface NodeSystemInput {
   readonly logDir: string;
 }
 
-/** The operator with the Deployment's flags (metrics and probes on loopback, ephemeral ports). */
-export async function startOurs(input: NodeSystemInput & { configMap: string }): Promise<RunningSystem> {
+/**
+ * The operator with the Deployment's flags (metrics and probes on loopback, ephemeral ports), then `extraArgs`
+ * (the benchmark's `--operator-arg`s; a later flag wins).
+ */
+export async function startOurs(
+  input: NodeSystemInput & { configMap: string; extraArgs?: readonly string[] },
+): Promise<RunningSystem> {
   const logFile = join(input.logDir, 'ours.log');
   const rec = input.procs.start({
     name: 'ours',
@@ -241,6 +246,7 @@ export async function startOurs(input: NodeSystemInput & { configMap: string }):
       `--backup-pod-service-account=${VELERO_SA}`,
       '--backup-pod-security-context=root',
       '--log-level=info',
+      ...(input.extraArgs ?? []),
     ],
     logFile,
     env: {

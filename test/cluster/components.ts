@@ -88,7 +88,8 @@ export function apiServerCommand(l: Layout): CommandLine {
     `--service-account-signing-key-file=${l.pki.serviceAccountKey}`,
     '--service-cluster-ip-range=10.96.0.0/16',
     '--allow-privileged=true',
-    '--profiling=false',
+    // Off as in production; DUO_APISERVER_PROFILING=1 turns it on to profile the API server (see test/bench/run.ts).
+    process.env.DUO_APISERVER_PROFILING === '1' ? '--profiling=true' : '--profiling=false',
     '--shutdown-watch-termination-grace-period=2s',
     ...(l.audit ? [`--audit-policy-file=${l.audit.policyFile}`, `--audit-log-path=${l.audit.logFile}`] : []),
   ]);
