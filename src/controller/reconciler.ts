@@ -31,6 +31,43 @@ export interface ReconcileLogger {
   debug(obj: Record<string, unknown>, msg: string): void;
   info(obj: Record<string, unknown>, msg: string): void;
   warn(obj: Record<string, unknown>, msg: string): void;
+  /** pino's; without it, every level counts as enabled. */
+  isLevelEnabled?(level: string): boolean;
+}
+
+/**
+ * The logger of one reconcile pass, with its keys and a fresh `reconcileID`, made on the pass's first line that is
+ * logged at all. Most passes log nothing at `info` (a wait is a debug line), and making a pino child for each was
+ * about 2% of the operator's CPU in a burst of 1,000 DataUploads.
+ */
+export class PassLogger implements ReconcileLogger {
+  #logger: ReconcileLogger | undefined;
+
+  constructor(
+    private readonly parent: ReconcileLogger,
+    private readonly keys: { namespace: string; name: string },
+  ) {}
+
+  child(bindings: Record<string, unknown>): ReconcileLogger {
+    return this.#made().child(bindings);
+  }
+
+  debug(obj: Record<string, unknown>, msg: string): void {
+    if (this.parent.isLevelEnabled?.('debug') !== false) this.#made().debug(obj, msg);
+  }
+
+  info(obj: Record<string, unknown>, msg: string): void {
+    if (this.parent.isLevelEnabled?.('info') !== false) this.#made().info(obj, msg);
+  }
+
+  warn(obj: Record<string, unknown>, msg: string): void {
+    if (this.parent.isLevelEnabled?.('warn') !== false) this.#made().warn(obj, msg);
+  }
+
+  #made(): ReconcileLogger {
+    this.#logger ??= this.parent.child({ controller: CONTROLLER_NAME, ...this.keys, reconcileID: randomUUID() });
+    return this.#logger;
+  }
 }
 
 /** Domain metrics hooks; every one is optional. */
@@ -113,7 +150,7 @@ export class DataUploadReconciler {
    */
   async reconcile(key: string): Promise<ReconcileOutcome> {
     const [namespace, name] = splitKey(key);
-    const log = this.deps.logger.child({ controller: CONTROLLER_NAME, namespace, name, reconcileID: randomUUID() });
+    const log = new PassLogger(this.deps.logger, { namespace, name });
     // Writes refused for good in this pass; plan() fails the DataUpload on one, or skips it during cleanup.
     const refused: Refusal[] = [];
     for (let step = 0; step < MAX_STEPS; step++) {
