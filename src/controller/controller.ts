@@ -161,6 +161,7 @@ export class DataUploadController {
       pods: cache<Pod>(Resources.pods, {
         namespace: ns,
         labelSelector: `${LABEL_EXPOSER_POD_GROUP}=${EXPOSER_POD_GROUP_SNAPSHOT}`,
+        transform: slim.pods,
       }),
       persistentVolumeClaims: cache<PersistentVolumeClaim>(Resources.persistentVolumeClaims, {
         transform: slim.persistentVolumeClaims,

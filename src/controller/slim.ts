@@ -8,7 +8,8 @@
  *   such snapshots, the volumes of such claims. The rest is dropped at arrival; what a new DataUpload refers to and
  *   the watch already passed by is read once (`DataUploadController.loadReferences`);
  * - of what is kept, only what `observe()`, `plan()`, the builders and the diagnostics read; objects in the
- *   DataUploads' namespace are kept whole for the diagnostics.
+ *   DataUploads' namespace are kept whole for the diagnostics, except backupPods, which keep their metadata, node
+ *   and status (their spec was most of what a burst of 1,000 added to the operator's memory).
  *
  * Measured with 10,000 unrelated PVCs and snapshots (40,000 objects with their volumes and contents): they made
  * three quarters of the operator's live heap before.
@@ -16,6 +17,7 @@
 import type {
   KubeObject,
   Node,
+  Pod,
   PersistentVolume,
   PersistentVolumeClaim,
   VolumeSnapshot,
@@ -80,10 +82,27 @@ export function cacheTransforms(namespace: string, refs?: References) {
   };
   return {
     nodes: all.nodes,
+    pods: slimPod,
     persistentVolumes: keep(wanted?.persistentVolumes, all.persistentVolumes),
     persistentVolumeClaims: keep(wanted?.persistentVolumeClaims, all.persistentVolumeClaims),
     volumeSnapshots: keep(wanted?.volumeSnapshots, all.volumeSnapshots),
     volumeSnapshotContents: keep(wanted?.volumeSnapshotContents, all.volumeSnapshotContents),
+  };
+}
+
+/**
+ * A backupPod as plan() and the diagnostics read it: its metadata, its node and its status, not the containers,
+ * volumes and affinities of its spec (three quarters of a backupPod). A burst of 1,000 keeps 1,000 of them.
+ */
+function slimPod(obj: KubeObject): Pod {
+  const pod = withoutLastApplied<Pod>(obj);
+  const nodeName = pod.spec?.nodeName;
+  return {
+    apiVersion: pod.apiVersion,
+    kind: pod.kind,
+    metadata: pod.metadata,
+    spec: { containers: [], ...(nodeName ? { nodeName } : {}) },
+    ...(pod.status ? { status: pod.status } : {}),
   };
 }
 

@@ -155,3 +155,41 @@ test('with references, only what a DataUpload refers to is kept: its sources, th
   assert.ok(only.volumeSnapshotContents(vsc('velero', 'du-1')), 'a backup content');
   assert.equal(only.volumeSnapshotContents(vsc('app', 'unrelated')), undefined);
 });
+
+test('a backupPod keeps its metadata, node and status, not its containers, volumes and affinity', () => {
+  const metadata = {
+    name: 'du-1',
+    namespace: 'velero',
+    uid: 'u',
+    resourceVersion: '9',
+    creationTimestamp: 't',
+    labels: { 'velero.io/exposer-pod-group': 'snapshot-exposer' },
+    ownerReferences: [{ apiVersion: 'velero.io/v2alpha1', kind: 'DataUpload', name: 'du-1', uid: 'du-uid' }],
+  };
+  const status = {
+    phase: 'Pending' as const,
+    conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes' }],
+  };
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...metadata, annotations: { [LAST_APPLIED]: '{...}' } },
+    spec: {
+      nodeName: 'kwok-node-1',
+      containers: [{ name: 'du-1', image: 'velero/velero:v1.18.0', env: [{ name: 'A', value: 'b' }] }],
+      volumes: [{ name: 'du-1', persistentVolumeClaim: { claimName: 'du-1' } }],
+      affinity: { nodeAffinity: {} },
+    },
+    status,
+  };
+  assert.deepEqual(slim.pods(pod), {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...metadata, annotations: {} },
+    spec: { containers: [], nodeName: 'kwok-node-1' },
+    status,
+  });
+  const unscheduled = slim.pods({ apiVersion: 'v1', kind: 'Pod', metadata, spec: { containers: [] } });
+  assert.deepEqual(unscheduled.spec, { containers: [] });
+  assert.equal(unscheduled.status, undefined);
+});
