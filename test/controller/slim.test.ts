@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Pod } from '../../src/api/kube.js';
 import { cacheTransforms } from '../../src/controller/slim.js';
 
 const slim = cacheTransforms('velero');
@@ -189,7 +190,8 @@ test('a backupPod keeps its metadata, node and status, not its containers, volum
     spec: { containers: [], nodeName: 'kwok-node-1' },
     status,
   });
-  const unscheduled = slim.pods({ apiVersion: 'v1', kind: 'Pod', metadata, spec: { containers: [] } });
+  const pending: Pod = { apiVersion: 'v1', kind: 'Pod', metadata, spec: { containers: [] } };
+  const unscheduled = slim.pods(pending);
   assert.deepEqual(unscheduled.spec, { containers: [] });
   assert.equal(unscheduled.status, undefined);
 });
