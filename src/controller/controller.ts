@@ -90,7 +90,6 @@ function copyCacheOptions(namespace: string) {
   };
 }
 
-/** Owns the caches and the queue; `startCaches` may run on standbys, `runWorkers` only on the leader. */
 /**
  * List page size of the cluster-wide caches whose transform drops most of what they list (PVCs, PVs, snapshots,
  * contents): four of them list in parallel at start, and a smaller page is garbage sooner. In a cluster with 10,000
@@ -98,6 +97,7 @@ function copyCacheOptions(namespace: string) {
  */
 const SLIM_PAGE_SIZE = 100;
 
+/** Owns the caches and the queue; `startCaches` may run on standbys, `runWorkers` only on the leader. */
 export class DataUploadController {
   readonly caches: Caches;
   readonly queue: WorkQueue;

@@ -362,10 +362,8 @@ function planExpose(o: Observed, ctx: PlanContext, deadline: number): Decision {
  */
 function bindingHeadStart(o: Observed, ctx: PlanContext): number | undefined {
   const pvc = o.backupPvc;
-  const mode = o.backupStorageClass?.volumeBindingMode ?? 'Immediate';
-  if (!pvc || !o.backupStorageClass || mode === 'WaitForFirstConsumer' || pvc.status?.phase === 'Bound') {
-    return undefined;
-  }
+  const bindsLater = o.backupStorageClass?.volumeBindingMode === 'WaitForFirstConsumer';
+  if (!pvc || !o.backupStorageClass || bindsLater || pvc.status?.phase === 'Bound') return undefined;
   const created = Date.parse(pvc.metadata.creationTimestamp ?? '');
   if (Number.isNaN(created)) return undefined;
   const left = created + Math.min(BIND_HEAD_START_MS, ctx.prepareTimeoutMs / 4) - ctx.now;
